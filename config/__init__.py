@@ -1,0 +1,1 @@
+"""Configuration: settings from the environment, credentials, logging, Redis and the broker."""

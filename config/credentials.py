@@ -1,0 +1,129 @@
+"""Per-business klikit credentials, read from a TOML file.
+
+Format::
+
+    [business.398]
+    partner_key = "pk_demo_398"
+    secret_key_env = "KLIKIT_SECRET_398"   # or: secret_key = "..."
+    provider_ids = [1, 6, 9]
+    rate_per_minute = 300                  # optional
+    stores = [{ brand_id = 5297, branch_id = 1293 }]   # optional
+
+``secret_key`` is held as a ``SecretStr``: it prints as ``**********``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+
+class StoreRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    brand_id: int
+    branch_id: int
+
+
+class BusinessCredential(BaseModel):
+    """One klikit credential, bound to exactly one business."""
+
+    model_config = ConfigDict(frozen=True)
+
+    business_id: int
+    partner_key: str
+    secret_key: SecretStr
+    provider_ids: tuple[int, ...] = (1,)
+    rate_per_minute: int | None = None
+    stores: tuple[StoreRef, ...] = ()
+
+
+class _RawEntry(BaseModel):
+    partner_key: str
+    secret_key: SecretStr | None = None
+    secret_key_env: str | None = None
+    provider_ids: list[int] = Field(default_factory=lambda: [1])
+    rate_per_minute: int | None = None
+    stores: list[StoreRef] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> _RawEntry:
+        if (self.secret_key is None) == (self.secret_key_env is None):
+            raise ValueError("give exactly one of secret_key or secret_key_env")
+        return self
+
+
+class CredentialsError(ValueError):
+    """The credentials file is missing, malformed, or names an unset variable."""
+
+
+class Credentials:
+    """The credentials of every configured business, keyed by business id."""
+
+    def __init__(self, entries: dict[int, BusinessCredential]) -> None:
+        self._entries = entries
+
+    def __repr__(self) -> str:
+        return f"Credentials(businesses={sorted(self._entries)})"
+
+    def __contains__(self, business_id: object) -> bool:
+        return business_id in self._entries
+
+    def get(self, business_id: int) -> BusinessCredential:
+        try:
+            return self._entries[business_id]
+        except KeyError:
+            raise CredentialsError(f"no klikit credentials configured for business {business_id}") from None
+
+    def businesses(self) -> list[int]:
+        return sorted(self._entries)
+
+    def secrets(self) -> list[str]:
+        """Plain secret values, for the log redaction processor only."""
+        return [c.secret_key.get_secret_value() for c in self._entries.values()]
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, object]) -> Credentials:
+        entries: dict[int, BusinessCredential] = {}
+        raw_businesses = data.get("business", {})
+        if not isinstance(raw_businesses, dict):
+            raise CredentialsError("[business] must be a table of business ids")
+        for raw_id, raw in raw_businesses.items():
+            try:
+                business_id = int(raw_id)
+            except ValueError:
+                raise CredentialsError(f"business id {raw_id!r} is not an integer") from None
+            try:
+                entry = _RawEntry.model_validate(raw)
+            except ValueError as exc:
+                raise CredentialsError(f"business {business_id}: {exc}") from None
+            secret = entry.secret_key
+            if entry.secret_key_env is not None:
+                value = os.environ.get(entry.secret_key_env)
+                if not value:
+                    raise CredentialsError(
+                        f"business {business_id}: environment variable {entry.secret_key_env} is not set"
+                    )
+                secret = SecretStr(value)
+            assert secret is not None
+            entries[business_id] = BusinessCredential(
+                business_id=business_id,
+                partner_key=entry.partner_key,
+                secret_key=secret,
+                provider_ids=tuple(entry.provider_ids),
+                rate_per_minute=entry.rate_per_minute,
+                stores=tuple(entry.stores),
+            )
+        return cls(entries)
+
+    @classmethod
+    def load(cls, path: Path) -> Credentials:
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise CredentialsError(f"credentials file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise CredentialsError(f"credentials file {path} is not valid TOML: {exc}") from None
+        return cls.from_mapping(data)

@@ -1,0 +1,107 @@
+"""Settings read from the environment (12-factor).
+
+Every field maps to one environment variable; most carry the ``MENUSYNC_`` prefix,
+the three connection URLs are read under their conventional names. Secrets are
+``SecretStr`` so that they never appear in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _csv_secrets(value: str | None) -> list[SecretStr]:
+    if not value:
+        return []
+    return [SecretStr(part.strip()) for part in value.split(",") if part.strip()]
+
+
+class Settings(BaseSettings):
+    """Process-wide settings. Build with :func:`get_settings` (cached) or directly in tests."""
+
+    model_config = SettingsConfigDict(env_prefix="MENUSYNC_", extra="ignore")
+
+    # Connections
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL", "MENUSYNC_REDIS_URL"))
+    broker_url: str | None = Field(None, validation_alias=AliasChoices("BROKER_URL", "MENUSYNC_BROKER_URL"))
+    prefix: str = "menusync"
+    """Prefix of every Redis key menusync writes (ledger, leases, debounce, broker namespace)."""
+
+    # klikit
+    klikit_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("KLIKIT_BASE_URL", "MENUSYNC_KLIKIT_BASE_URL")
+    )
+    sandbox_url: str = "http://127.0.0.1:8700"
+    """Where the local klikit sandbox listens; used when ``KLIKIT_BASE_URL`` is unset."""
+    credentials_file: Path = Path("credentials.toml")
+    klikit_connect_timeout_s: float = 2.0
+    klikit_read_timeout_s: float = 5.0
+    klikit_incall_attempts: int = 3
+    klikit_incall_min_backoff_s: float = 0.05
+    klikit_incall_max_backoff_s: float = 1.0
+
+    # Flush
+    flush_window_ms: int = 100
+    lease_ttl_ms: int = 30_000
+    enable_batch_size: int = 500
+    retry_max_age_s: float = 600.0
+    """Age of a failing write after which it is dead-lettered instead of retried."""
+    retry_min_backoff_ms: int = 200
+    retry_max_backoff_ms: int = 30_000
+    breaker_threshold: int = 5
+    breaker_open_ms: int = 2_000
+    rate_per_minute: int = 300
+    """Default per-credential request budget; a business may override it."""
+    rate_burst: int = 20
+    sweep_interval_s: float = 2.0
+    sweep_stale_after_s: float = 5.0
+
+    # Publish
+    publish_quiet_ms: int = 3_000
+    publish_max_wait_ms: int = 30_000
+
+    # Broker
+    heartbeat_timeout_ms: int = 15_000
+    worker_processes: int = 2
+    worker_threads: int = 8
+
+    # Producers
+    api_tokens: str | None = None
+    """Comma-separated bearer tokens accepted by ``POST /v1/changes``."""
+    square_signature_keys: str | None = None
+    square_notification_url: str = "http://127.0.0.1:8000/webhooks/square"
+    shopify_webhook_secrets: str | None = None
+    standard_webhook_secrets: str | None = None
+    webhook_max_body_bytes: int = 1024 * 1024
+    webhook_tolerance_s: int = 300
+    dedupe_ttl_s: int = 72 * 3600
+    inventory_stream: str = "inventory"
+    inventory_group: str = "menusync"
+    stock_threshold: float = 0.0
+
+    # Ops
+    log_format: str = "auto"
+    """``json``, ``console`` or ``auto`` (console on a terminal, JSON otherwise)."""
+    log_level: str = "INFO"
+    metrics_port: int = 9191
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def effective_klikit_url(self) -> str:
+        return self.klikit_base_url or self.sandbox_url
+
+    def secret_list(self, name: str) -> list[SecretStr]:
+        """The comma-separated secrets of field ``name`` (two are accepted during rotation)."""
+        return _csv_secrets(getattr(self, name))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

