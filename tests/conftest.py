@@ -8,6 +8,7 @@ session and stopped at the end. Only keys under this run's prefix are ever delet
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -34,10 +35,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     url = os.environ.get("REDIS_URL")
     if url:
-        try:
+        with contextlib.suppress(redis.RedisError):
             delete_prefix(connect(url), RUN_PREFIX)
-        except redis.RedisError:
-            pass
     if _embedded is not None:
         _embedded.stop()
 

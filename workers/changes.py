@@ -203,6 +203,7 @@ class CanonicalChange(BaseModel):
     def expand(self, business_id: int) -> list[Change]:
         """Expand into one :class:`Change` per (entity, store)."""
         field: TargetField
+        value: Any
         if self.kind == "availability":
             field, value = "enabled", self.enabled
         elif self.kind == "visibility":
