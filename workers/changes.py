@@ -19,8 +19,10 @@ TargetField = Literal["enabled", "visibilities", "available_times"]
 LEVELS: tuple[Level, ...] = ("section", "category", "item", "modifier_group", "modifier")
 FIELDS: tuple[TargetField, ...] = ("enabled", "visibilities", "available_times")
 
-#: Levels klikit's bulk enable endpoints cover (modifier groups and modifiers have none).
-ENABLE_LEVELS: frozenset[str] = frozenset({"section", "category", "item"})
+#: Levels that can be enabled: klikit's bulk enable covers sections, categories and items,
+#: and modifiers are items (``onlyModifier``). Modifier groups have no enable flag of their
+#: own; hide them per channel with a visibility change instead.
+ENABLE_LEVELS: frozenset[str] = frozenset({"section", "category", "item", "modifier"})
 
 _VERSION_MS_DIGITS = 15
 _VERSION_SEQ_DIGITS = 12
@@ -137,6 +139,10 @@ class Change(BaseModel):
 
     @model_validator(mode="after")
     def _check_value(self) -> Change:
+        if self.target.field == "enabled" and self.target.level not in ENABLE_LEVELS:
+            raise ValueError(f"{self.target.level} has no enable flag; use a visibility change")
+        if self.target.field == "available_times" and self.target.level != "section":
+            raise ValueError("schedules (available_times) apply to sections only")
         object.__setattr__(self, "value", canonical_value(self.target.field, self.value))
         if self.until_ms is not None and self.target.field != "enabled":
             raise ValueError("until applies to availability (enabled) changes only")
@@ -198,6 +204,8 @@ class CanonicalChange(BaseModel):
                 raise ValueError("until must carry a timezone")
         if self.kind == "schedule" and self.level != "section":
             raise ValueError("schedule changes apply to sections only")
+        if self.kind == "availability" and self.level not in ENABLE_LEVELS:
+            raise ValueError(f"{self.level} has no enable flag; use a visibility change")
         return self
 
     def expand(self, business_id: int) -> list[Change]:

@@ -1,0 +1,55 @@
+"""The Dramatiq broker: Redis by default, RabbitMQ when ``BROKER_URL`` is an amqp URL.
+
+The ledger, leases and debounce state stay in Redis either way; only messages move.
+Middleware is listed explicitly so that the pipeline's hooks are visible in one place.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+from dramatiq.middleware.prometheus import Prometheus
+
+from config.settings import Settings
+
+
+def build_broker(settings: Settings, *, prometheus: bool = True) -> dramatiq.Broker:
+    """A broker for ``settings`` with menusync's middleware stack (dead letters included)."""
+    from workers.middleware import DeadLetters, LogContext
+
+    middleware: list[dramatiq.Middleware] = [
+        AgeLimit(),
+        TimeLimit(time_limit=120_000),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(min_backoff=settings.retry_min_backoff_ms, max_backoff=settings.retry_max_backoff_ms),
+        CurrentMessage(),
+        LogContext(),
+        DeadLetters(),
+    ]
+    if prometheus:
+        middleware.insert(0, Prometheus())
+    url = settings.effective_broker_url
+    broker: dramatiq.Broker
+    if url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=url, middleware=middleware)
+    else:
+        broker = RedisBroker(
+            url=url,
+            namespace=f"{settings.prefix}-dramatiq",
+            heartbeat_timeout=settings.heartbeat_timeout_ms,
+            middleware=middleware,
+        )
+    return broker

@@ -1,0 +1,78 @@
+"""The Dramatiq actors. Thin: they read their payload and call the flush or publish logic.
+
+Importing this module sets the global broker from the environment (config.broker),
+so ``dramatiq workers.actors`` runs the workers.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+import structlog
+
+from config.broker import build_broker
+from config.logging import configure_logging
+from config.settings import get_settings
+from workers.flush import FlushDeferred, UnreadablePayload, flush_business_now, read_business_id
+from workers.ledger import now_ms
+from workers.publish import publish_business_now
+from workers.runtime import runtime
+
+_settings = get_settings()
+configure_logging(_settings.log_format, _settings.log_level)
+broker = build_broker(_settings)
+dramatiq.set_broker(broker)
+
+log = structlog.get_logger("menusync.actors")
+
+#: Unexpected errors (Redis down, a bug) get this many Dramatiq retries; deferrals are bounded elsewhere.
+MAX_UNEXPECTED_RETRIES = 20
+
+
+def retry_when(retries: int, exception: BaseException) -> bool:
+    """Deferrals always retry (their count is bounded by each write's total age); other errors up to a cap."""
+    if isinstance(exception, FlushDeferred):
+        return True
+    if isinstance(exception, UnreadablePayload):
+        return False
+    return retries < MAX_UNEXPECTED_RETRIES
+
+
+@dramatiq.actor(queue_name="menusync-flush", retry_when=retry_when, throws=(UnreadablePayload,), max_age=None)
+def flush_business(business_id: int) -> None:
+    """Make every pending target of ``business_id`` true in klikit (one business at a time)."""
+    flush_business_now(runtime(), read_business_id(business_id), send_publish)
+
+
+@dramatiq.actor(queue_name="menusync-publish", retry_when=retry_when, throws=(UnreadablePayload,), max_age=None)
+def publish_business(business_id: int) -> None:
+    """Publish ``business_id``'s menu once its burst of writes has been quiet for the quiet period."""
+    publish_business_now(runtime(), read_business_id(business_id), send_publish)
+
+
+def send_publish(business_id: int, delay_ms: int) -> None:
+    publish_business.send_with_options(args=(business_id,), delay=max(0, int(delay_ms)))
+
+
+def nudge(business_ids: list[int] | set[int], *, force: bool = False) -> int:
+    """Tell the flush actor of each business that changes are pending. Returns messages sent.
+
+    One flush message per business is pending at a time (the ``flush:scheduled`` flag);
+    the *dirty* flag makes a running flush look again before it lets go of its lease.
+    ``force`` sends regardless of the flag (the sweeper's safety net).
+    """
+    rt = runtime()
+    s = rt.settings
+    ids = sorted(set(business_ids))
+    if not ids:
+        return 0
+    pipe = rt.redis.pipeline(transaction=False)
+    for b in ids:
+        pipe.set(rt.keys("flush", "dirty", b), 1, px=s.lease_ttl_ms * 4)
+        pipe.set(rt.keys("flush", "scheduled", b), now_ms(), nx=not force, px=s.lease_ttl_ms)
+    replies = pipe.execute()
+    sent = 0
+    for b, scheduled in zip(ids, replies[1::2], strict=True):
+        if scheduled:
+            flush_business.send_with_options(args=(b,), delay=s.flush_window_ms)
+            sent += 1
+    return sent

@@ -1,0 +1,128 @@
+"""The dead-letter store: every write klikit will never take, with why, for replay.
+
+A record carries what an operator needs to see why and to replay: the targets
+(key and version), the operation, path, request body and idempotency key, and
+klikit's error code, HTTP status and ``request_id``, with attempt count and the
+first and last failure time. Secrets never enter a record: bodies are klikit
+request bodies, and free text is scrubbed of registered secrets.
+
+Layout: ``dlq:item:ID`` (JSON), ``dlq:index`` and ``dlq:business:B`` (zsets by
+time), ``dlq:codes`` and ``dlq:codes:B`` (hash code -> count).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from config.logging import scrub
+from config.redis import Keys
+
+
+class DeadLetter(BaseModel):
+    id: str = Field(default_factory=lambda: f"dl-{int(time.time() * 1000)}-{secrets.token_hex(4)}")
+    kind: str = "call"
+    """``call`` (a klikit write or publish) or ``message`` (a message that could not be processed)."""
+    business_id: int | None = None
+    targets: list[tuple[str, str]] = Field(default_factory=list)
+    change_ids: list[str] = Field(default_factory=list)
+    operation: str | None = None
+    path: str | None = None
+    body: Any = None
+    idempotency_key: str | None = None
+    error_code: str
+    http_status: int | None = None
+    request_id: str | None = None
+    attempts: int = 1
+    first_failure_ms: int = Field(default_factory=lambda: int(time.time() * 1000))
+    last_failure_ms: int = Field(default_factory=lambda: int(time.time() * 1000))
+    reason: str = ""
+    actor: str | None = None
+    message_id: str | None = None
+    replayed_at_ms: int | None = None
+
+
+class DeadLetterStore:
+    def __init__(self, client: Any, keys: Keys) -> None:
+        self.r = client
+        self.k = keys
+
+    def __repr__(self) -> str:
+        return f"DeadLetterStore({self.k!r})"
+
+    def add(self, record: DeadLetter) -> DeadLetter:
+        record = record.model_copy(update={"reason": scrub(record.reason)})
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(self.k("dlq", "item", record.id), record.model_dump_json())
+        pipe.zadd(self.k("dlq", "index"), {record.id: record.last_failure_ms})
+        pipe.hincrby(self.k("dlq", "codes"), record.error_code, 1)
+        if record.business_id is not None:
+            pipe.zadd(self.k("dlq", "business", record.business_id), {record.id: record.last_failure_ms})
+            pipe.hincrby(self.k("dlq", "codes", record.business_id), record.error_code, 1)
+        pipe.execute()
+        return record
+
+    def get(self, dead_letter_id: str) -> DeadLetter | None:
+        raw = self.r.get(self.k("dlq", "item", dead_letter_id))
+        return DeadLetter.model_validate(json.loads(raw)) if raw else None
+
+    def list(self, business_id: int | None = None, limit: int = 100) -> list[DeadLetter]:
+        index = self.k("dlq", "business", business_id) if business_id is not None else self.k("dlq", "index")
+        ids = self.r.zrevrange(index, 0, limit - 1)
+        if not ids:
+            return []
+        raws = self.r.mget([self.k("dlq", "item", i) for i in ids])
+        return [DeadLetter.model_validate(json.loads(raw)) for raw in raws if raw]
+
+    def count(self, business_id: int | None = None) -> int:
+        index = self.k("dlq", "business", business_id) if business_id is not None else self.k("dlq", "index")
+        return int(self.r.zcard(index))
+
+    def counts_by_code(self, business_id: int | None = None) -> dict[str, int]:
+        key = self.k("dlq", "codes", business_id) if business_id is not None else self.k("dlq", "codes")
+        return {code: int(n) for code, n in self.r.hgetall(key).items() if int(n) > 0}
+
+    def drop(self, dead_letter_id: str) -> bool:
+        record = self.get(dead_letter_id)
+        if record is None:
+            return False
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self.k("dlq", "item", record.id))
+        pipe.zrem(self.k("dlq", "index"), record.id)
+        pipe.hincrby(self.k("dlq", "codes"), record.error_code, -1)
+        if record.business_id is not None:
+            pipe.zrem(self.k("dlq", "business", record.business_id), record.id)
+            pipe.hincrby(self.k("dlq", "codes", record.business_id), record.error_code, -1)
+        pipe.execute()
+        return True
+
+
+class FailureLog:
+    """Per write (idempotency key): first and last transient failure and the attempt count.
+
+    It bounds retries by total age across messages, processes and restarts.
+    """
+
+    def __init__(self, client: Any, keys: Keys, ttl_s: int) -> None:
+        self.r = client
+        self.k = keys
+        self.ttl_s = ttl_s
+
+    def record(self, idempotency_key: str, now_ms: int) -> tuple[int, int]:
+        """Count one more failed attempt; returns (attempts, first failure ms)."""
+        key = self.k("failures", idempotency_key)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hsetnx(key, "first", now_ms)
+        pipe.hincrby(key, "attempts", 1)
+        pipe.hset(key, "last", now_ms)
+        pipe.expire(key, self.ttl_s)
+        pipe.hget(key, "first")
+        _, attempts, _, _, first = pipe.execute()
+        return int(attempts), int(first)
+
+    def clear(self, idempotency_key: str) -> None:
+        self.r.delete(self.k("failures", idempotency_key))

@@ -1,0 +1,267 @@
+"""Flushing one business: pending ledger rows -> planned klikit calls -> settled targets.
+
+:func:`flush_business_now` holds the business's lease, reads every pending target,
+plans the calls, sends them through the shared rate budget and records each
+outcome (design.md section 4). It loops until nothing is pending and no nudge
+arrived meanwhile. Transient failures and 429s end it with :class:`FlushDeferred`
+(a :class:`dramatiq.Retry` carrying the delay); the retry re-plans what is still
+pending, so an unchanged write goes again under the same Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import dramatiq
+import structlog
+
+from config.credentials import CredentialsError
+from klikit.errors import KlikitError, RateLimited
+from klikit.paths import OPERATIONS
+from workers.breaker import Breaker
+from workers.budget import RateBudget
+from workers.deadletters import DeadLetter
+from workers.lease import BusinessLease
+from workers.ledger import PendingRow, now_ms
+from workers.metrics import CHANGE_TO_APPLIED, CHANGES_PER_CALL, DEAD_LETTERS, KLIKIT_CALLS, RETRIES
+from workers.outcomes import Action, backoff_ms, classify
+from workers.planner import PlanContext, PlannedCall, plan_calls
+from workers.publish_state import ALL_STORES, PublishTracker
+from workers.runtime import Runtime
+
+log = structlog.get_logger("menusync.flush")
+
+#: The longest a flush sleeps in place for the rate budget before handing back to the broker.
+MAX_INLINE_BUDGET_WAIT_MS = 2_000
+#: Rounds of one flush at most, so a stream of edits cannot pin a worker thread forever.
+MAX_ROUNDS = 50
+
+
+class FlushDeferred(dramatiq.Retry):
+    """The flush must run again after ``delay`` ms (transient failure, 429, breaker open)."""
+
+
+class UnreadablePayload(Exception):
+    """A message whose payload cannot be acted on; dead-lettered at once, never retried."""
+
+
+@dataclass
+class RoundResult:
+    progressed: bool = False
+    defer_ms: int | None = None
+    stop: bool = False
+
+
+def read_business_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise UnreadablePayload(f"business id must be a positive integer, got {type(value).__name__} {value!r:.40}")
+    return value
+
+
+def auth_block_key(rt: Runtime, business_id: int) -> str:
+    return rt.keys("credential", "blocked", business_id)
+
+
+def flush_business_now(rt: Runtime, business_id: int, send_publish: Callable[[int, int], None]) -> None:
+    """Flush ``business_id`` if its lease is free. ``send_publish(business_id, delay_ms)`` schedules a publish."""
+    s = rt.settings
+    blocked = rt.redis.get(auth_block_key(rt, business_id))
+    if blocked:
+        log.warning("flush skipped: credential blocked", business_id=business_id, code=blocked)
+        rt.redis.delete(rt.keys("flush", "scheduled", business_id))
+        return
+    try:
+        credential = rt.credential(business_id)
+    except CredentialsError as exc:
+        _dead_letter_rows(rt, business_id, rt.ledger.pending(business_id), "credentials_missing", str(exc))
+        return
+    breaker = Breaker(rt.redis, rt.keys, business_id, s.breaker_threshold, s.breaker_open_ms)
+    wait = breaker.remaining_ms()
+    if wait:
+        _defer(rt, business_id, wait, "breaker_open")
+    lease = BusinessLease(rt.redis, rt.keys, business_id, s.lease_ttl_ms)
+    if not lease.acquire():
+        return  # the holder sees the dirty flag the nudge set, and flushes again
+    rt.redis.delete(lease.dirty_key)
+    budget = RateBudget(rt.redis, rt.keys, business_id, credential.rate_per_minute or s.rate_per_minute, s.rate_burst)
+    tracker = PublishTracker(rt.redis, rt.keys, business_id)
+    defer_ms: int | None = None
+    try:
+        for _ in range(MAX_ROUNDS):
+            rows = rt.ledger.pending(business_id)
+            result = _flush_round(rt, business_id, rows, lease, budget, breaker, tracker, send_publish)
+            if result.stop:
+                return
+            if result.defer_ms is not None:
+                defer_ms = result.defer_ms
+                break
+            if (not rows or not result.progressed) and lease.try_release():
+                return
+    finally:
+        if defer_ms is not None or lease.token is not None:
+            lease.release_now()
+    if defer_ms is not None:
+        _defer(rt, business_id, defer_ms, "transient")
+    # MAX_ROUNDS reached with work left: hand over to a fresh message rather than hog the thread.
+    _defer(rt, business_id, s.flush_window_ms, "yield")
+
+
+def _defer(rt: Runtime, business_id: int, delay_ms: int, reason: str) -> None:
+    # Keep the "flush scheduled" flag alive across the delay, so nudges meanwhile don't pile up messages.
+    rt.redis.set(rt.keys("flush", "scheduled", business_id), now_ms(), px=delay_ms + rt.settings.lease_ttl_ms)
+    RETRIES.labels(reason=reason).inc()
+    log.info("flush deferred", business_id=business_id, delay_ms=delay_ms, reason=reason)
+    raise FlushDeferred(f"business {business_id}: {reason}", delay=delay_ms)
+
+
+def _plan_context(rt: Runtime, business_id: int, rows: Sequence[PendingRow]) -> PlanContext:
+    credential = rt.credential(business_id)
+    needs_stores = any(r.target.field == "available_times" and r.target.store is None for r in rows)
+    return PlanContext(
+        business_id=business_id,
+        max_ids=rt.settings.enable_batch_size,
+        all_stores=rt.stores(business_id) if needs_stores else (),
+        provider_ids=credential.provider_ids,
+    )
+
+
+def _flush_round(
+    rt: Runtime,
+    business_id: int,
+    rows: list[PendingRow],
+    lease: BusinessLease,
+    budget: RateBudget,
+    breaker: Breaker,
+    tracker: PublishTracker,
+    send_publish: Callable[[int, int], None],
+) -> RoundResult:
+    result = RoundResult()
+    if not rows:
+        return result
+    calls = plan_calls(rows, _plan_context(rt, business_id, rows))
+    covered = {key for call in calls for key, _ in call.targets}
+    unplanned = [r for r in rows if r.target.key() not in covered]
+    if unplanned:
+        _dead_letter_rows(rt, business_id, unplanned, "unplannable", "no klikit call can make these targets true")
+        result.progressed = True
+    client = rt.client(business_id)
+    s = rt.settings
+    for call in calls:
+        lease.renew()
+        wait = budget.take()
+        while wait:
+            if wait > MAX_INLINE_BUDGET_WAIT_MS:
+                result.defer_ms = wait
+                return result
+            time.sleep(wait / 1000)
+            wait = budget.take()
+        bound = log.bind(
+            business_id=business_id,
+            operation=call.operation,
+            idempotency_key=call.idempotency_key,
+            targets=len(call.targets),
+        )
+        try:
+            response = client.send(
+                call.operation, body=call.body, path_id=call.path_id, idempotency_key=call.idempotency_key
+            )
+        except KlikitError as error:
+            action = classify(error)
+            KLIKIT_CALLS.labels(operation=call.operation, outcome=action.value).inc()
+            bound = bound.bind(code=error.code, status=error.status, request_id=error.request_id)
+            if action is Action.RATE_LIMITED:
+                retry_after_ms = int(((error.retry_after if isinstance(error, RateLimited) else None) or 1.0) * 1000)
+                budget.penalize(retry_after_ms)
+                bound.warning("klikit rate limit: backing off", retry_after_ms=retry_after_ms)
+                result.defer_ms = retry_after_ms
+                return result
+            if action is Action.RETRY:
+                breaker.failure()
+                attempts, first = rt.failures.record(call.idempotency_key, now_ms())
+                if now_ms() - first >= s.retry_max_age_s * 1000:
+                    _dead_letter_call(rt, business_id, call, error, attempts, first)
+                    result.progressed = True
+                    continue
+                delay = backoff_ms(
+                    attempts, min_ms=s.retry_min_backoff_ms, max_ms=s.retry_max_backoff_ms, rand=random.random()
+                )
+                result.defer_ms = delay if result.defer_ms is None else min(result.defer_ms, delay)
+                bound.warning("klikit write failed, will retry", attempts=attempts, delay_ms=delay)
+                continue
+            _dead_letter_call(rt, business_id, call, error, getattr(error, "attempts", 1) or 1, now_ms())
+            result.progressed = True
+            if action is Action.AUTH_STOP:
+                rt.redis.set(auth_block_key(rt, business_id), error.code)
+                bound.error("credential refused: flushes of this business stop until an operator clears it")
+                result.stop = True
+                return result
+            continue
+        KLIKIT_CALLS.labels(operation=call.operation, outcome="applied").inc()
+        CHANGES_PER_CALL.observe(len(call.targets))
+        ages = rt.ledger.mark_applied(business_id, call.targets)
+        for age in ages:
+            if age >= 0:
+                CHANGE_TO_APPLIED.observe(age / 1000)
+        breaker.success()
+        result.progressed = True
+        bound.info("klikit write applied", request_id=response.request_id, attempts=response.attempts)
+        store_keys = [store.key() for store in call.stores] or [ALL_STORES]
+        if tracker.touch(store_keys, s.publish_quiet_ms):
+            send_publish(business_id, s.publish_quiet_ms)
+    return result
+
+
+def _dead_letter_call(
+    rt: Runtime, business_id: int, call: PlannedCall, error: KlikitError, attempts: int, first_ms: int
+) -> None:
+    operation = OPERATIONS[call.operation]
+    record = rt.dead_letters.add(
+        DeadLetter(
+            business_id=business_id,
+            targets=list(call.targets),
+            change_ids=list(call.change_ids),
+            operation=call.operation,
+            path=operation.path.replace("{id}", str(call.path_id)) if call.path_id is not None else operation.path,
+            body=call.body,
+            idempotency_key=call.idempotency_key,
+            error_code=error.code,
+            http_status=error.status,
+            request_id=error.request_id,
+            attempts=attempts,
+            first_failure_ms=first_ms,
+            reason=error.message,
+        )
+    )
+    rt.ledger.mark_dead(business_id, call.targets, record.id)
+    rt.failures.clear(call.idempotency_key)
+    DEAD_LETTERS.labels(code=error.code).inc()
+    log.error(
+        "klikit write dead-lettered",
+        business_id=business_id,
+        dead_letter_id=record.id,
+        code=error.code,
+        status=error.status,
+        request_id=error.request_id,
+        idempotency_key=call.idempotency_key,
+    )
+
+
+def _dead_letter_rows(rt: Runtime, business_id: int, rows: Sequence[PendingRow], code: str, reason: str) -> None:
+    if not rows:
+        return
+    targets = [(r.target.key(), r.version) for r in rows]
+    record = rt.dead_letters.add(
+        DeadLetter(
+            business_id=business_id,
+            targets=targets,
+            change_ids=sorted({r.change_id for r in rows}),
+            error_code=code,
+            reason=reason,
+        )
+    )
+    rt.ledger.mark_dead(business_id, targets, record.id)
+    DEAD_LETTERS.labels(code=code).inc()
+    log.error("targets dead-lettered", business_id=business_id, dead_letter_id=record.id, code=code, reason=reason)

@@ -1,0 +1,189 @@
+"""The desired-state ledger: per target, the newest desired value and the version applied.
+
+Layout, per business ``B`` under the key prefix::
+
+    desired:B   hash target -> value JSON         dver:B   hash target -> desired version
+    cid:B       hash target -> change id          aver:B   hash target -> applied version
+    pending:B   zset target -> ms it became due   dead:B   hash target -> dead-letter id
+    nonce:B     hash target -> replay nonce       stats:B  hash recorded/superseded/applied/dead
+
+Every state change is one Lua script, so that concurrent producers and flushes
+never interleave a read and a write.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from config.redis import Keys
+from workers.changes import Change, Target
+from workers.scripts import script
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """One target whose desired version is newer than the applied one."""
+
+    target: Target
+    value: Any
+    version: str
+    change_id: str
+    nonce: int = 0
+    pending_since_ms: int = 0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Ledger:
+    """Desired state of every target, in Redis. Cheap to build; holds no state of its own."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.r: Any = client  # decode_responses=True: every reply is str
+        self.k = keys
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.k!r})"
+
+    # -- keys -------------------------------------------------------------
+    def _biz_keys(self, business_id: int) -> dict[str, str]:
+        return {
+            name: self.k(name, business_id)
+            for name in ("desired", "dver", "cid", "aver", "pending", "stats", "dead", "nonce")
+        }
+
+    def pending_key(self, business_id: int) -> str:
+        return self.k("pending", business_id)
+
+    # -- writes -----------------------------------------------------------
+    def record(
+        self, changes: Sequence[Change], expect_versions: Sequence[str | None] | None = None
+    ) -> list[str | None]:
+        """Record changes; returns per change the version it won with, or ``None`` if superseded."""
+        if expect_versions is not None and len(expect_versions) != len(changes):
+            raise ValueError("expect_versions must match changes one to one")
+        by_business: dict[int, list[int]] = defaultdict(list)
+        for i, change in enumerate(changes):
+            by_business[change.target.business_id].append(i)
+        result: list[str | None] = [None] * len(changes)
+        now = now_ms()
+        record = script(self.r, "record")
+        for business_id, indexes in by_business.items():
+            k = self._biz_keys(business_id)
+            args: list[Any] = [now, business_id]
+            for i in indexes:
+                c = changes[i]
+                expect = expect_versions[i] if expect_versions is not None else None
+                args += [c.target.key(), c.occurred_at_ms, c.value_json(), c.id, expect or ""]
+            keys = [
+                k["desired"],
+                k["dver"],
+                k["cid"],
+                k["aver"],
+                k["pending"],
+                self.k("seq"),
+                k["stats"],
+                k["dead"],
+                self.k("businesses"),
+            ]
+            versions = record(keys=keys, args=args)
+            for i, version in zip(indexes, versions, strict=True):
+                result[i] = version or None
+        return result
+
+    def _settle(self, business_id: int, mode: str, pairs: Sequence[tuple[str, str]], dead_id: str = "") -> list[int]:
+        if not pairs:
+            return []
+        k = self._biz_keys(business_id)
+        args: list[Any] = [now_ms(), mode, dead_id]
+        for target_key, version in pairs:
+            args += [target_key, version]
+        ages = script(self.r, "settle")(keys=[k["dver"], k["aver"], k["pending"], k["stats"], k["dead"]], args=args)
+        return [int(a) for a in ages]
+
+    def mark_applied(self, business_id: int, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        """Mark (target key, version) pairs applied; returns each one's ms since pending (-1: still pending)."""
+        return self._settle(business_id, "applied", pairs)
+
+    def mark_dead(self, business_id: int, pairs: Sequence[tuple[str, str]], dead_letter_id: str) -> list[int]:
+        """Set targets aside under a dead letter; a newer pending change is left pending."""
+        return self._settle(business_id, "dead", pairs, dead_letter_id)
+
+    def unblock(self, business_id: int, pairs: Sequence[tuple[str, str]], *, new_key: bool) -> int:
+        """Put dead-lettered targets back in pending (replay); ``new_key`` bumps their nonce."""
+        k = self._biz_keys(business_id)
+        args: list[Any] = [now_ms(), "1" if new_key else "0"]
+        for target_key, version in pairs:
+            args += [target_key, version]
+        return int(script(self.r, "unblock")(keys=[k["dver"], k["pending"], k["dead"], k["nonce"]], args=args))
+
+    # -- reads ------------------------------------------------------------
+    def pending(self, business_id: int, limit: int = 10_000) -> list[PendingRow]:
+        """Targets of ``business_id`` whose desired version is newer than applied, oldest first."""
+        k = self._biz_keys(business_id)
+        members = self.r.zrange(k["pending"], 0, limit - 1, withscores=True)
+        if not members:
+            return []
+        names = [m for m, _ in members]
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hmget(k["desired"], names)
+        pipe.hmget(k["dver"], names)
+        pipe.hmget(k["cid"], names)
+        pipe.hmget(k["nonce"], names)
+        values, versions, cids, nonces = pipe.execute()
+        rows = []
+        for (name, since), value, version, cid, nonce in zip(members, values, versions, cids, nonces, strict=True):
+            if value is None or version is None:
+                continue
+            rows.append(
+                PendingRow(
+                    target=Target.from_key(name),
+                    value=json.loads(value),
+                    version=version,
+                    change_id=cid or "",
+                    nonce=int(nonce or 0),
+                    pending_since_ms=int(since),
+                )
+            )
+        return rows
+
+    def pending_count(self, business_id: int) -> int:
+        return int(self.r.zcard(self.pending_key(business_id)))
+
+    def oldest_pending_ms(self, business_id: int) -> int | None:
+        first = self.r.zrange(self.pending_key(business_id), 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+    def desired(self, target: Target) -> tuple[Any, str] | None:
+        """The target's desired (value, version), or ``None`` if never recorded."""
+        b = target.business_id
+        value, version = self.r.hget(self.k("desired", b), target.key()), self.r.hget(self.k("dver", b), target.key())
+        if value is None or version is None:
+            return None
+        return json.loads(value), version
+
+    def applied_version(self, target: Target) -> str | None:
+        return self.r.hget(self.k("aver", target.business_id), target.key())
+
+    def all_desired(self, business_id: int) -> dict[str, tuple[Any, str]]:
+        """Every target of a business: key -> (value, version). For status, tests and the demo."""
+        values = self.r.hgetall(self.k("desired", business_id))
+        versions = self.r.hgetall(self.k("dver", business_id))
+        return {key: (json.loads(v), versions[key]) for key, v in values.items() if key in versions}
+
+    def stats(self, business_id: int) -> dict[str, int]:
+        return {k: int(v) for k, v in self.r.hgetall(self.k("stats", business_id)).items()}
+
+    def dead_targets(self, business_id: int) -> dict[str, str]:
+        return dict(self.r.hgetall(self.k("dead", business_id)))
+
+    def businesses(self) -> list[int]:
+        return sorted(int(b) for b in self.r.smembers(self.k("businesses")))

@@ -1,0 +1,81 @@
+"""Dramatiq middleware of the pipeline: plain hooks.
+
+- :class:`LogContext` binds the actor and message id to every log line of a message.
+- :class:`DeadLetters` sees every final failure (exhausted retries, ``throws``,
+  age limit) and records it in the dead-letter store, so no message vanishes silently.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import dramatiq
+import structlog
+
+from config.logging import scrub
+
+log = structlog.get_logger("menusync.middleware")
+
+
+class LogContext(dramatiq.Middleware):
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        structlog.contextvars.bind_contextvars(actor=message.actor_name, message_id=message.message_id)
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        structlog.contextvars.clear_contextvars()
+
+    after_skip_message = after_process_message  # type: ignore[assignment]
+
+
+class DeadLetters(dramatiq.Middleware):
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        if exception is None or not message.failed:
+            return
+        self._record(message, type(exception).__name__, str(exception))
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        if message.failed:
+            self._record(message, "message_skipped", "skipped (age limit reached or skipped by middleware)")
+
+    @staticmethod
+    def _record(message: Any, code: str, reason: str) -> None:
+        from workers.deadletters import DeadLetter
+        from workers.metrics import DEAD_LETTERS
+        from workers.runtime import runtime
+
+        args = list(message.args or [])
+        business_id = args[0] if args and isinstance(args[0], int) else None
+        now = int(time.time() * 1000)
+        record = DeadLetter(
+            kind="message",
+            business_id=business_id,
+            error_code=message_error_code(code),
+            reason=scrub(reason)[:2000],
+            actor=message.actor_name,
+            message_id=message.message_id,
+            body={"args": [scrub(repr(a))[:200] for a in args]},
+            attempts=int(message.options.get("retries", 0)) + 1,
+            first_failure_ms=int(message.message_timestamp),
+            last_failure_ms=now,
+        )
+        try:
+            runtime().dead_letters.add(record)
+            DEAD_LETTERS.labels(code=record.error_code).inc()
+            log.error("message dead-lettered", dead_letter_id=record.id, code=record.error_code, reason=record.reason)
+        except Exception:  # the store is down: the log line is the record of last resort
+            log.exception("could not record dead letter", code=record.error_code, reason=record.reason)
+
+
+def message_error_code(exception_name: str) -> str:
+    """Dead-letter code of a message-level failure: ``unreadable_payload`` etc., snake-cased."""
+    out = []
+    for i, ch in enumerate(exception_name):
+        if ch.isupper() and i:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)

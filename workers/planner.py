@@ -1,0 +1,204 @@
+"""The call planner: pending ledger rows in, the fewest klikit calls out. Pure.
+
+- ``enabled`` targets fold into bulk ``ids`` per (operation, value, store set), split
+  at ``max_ids``; modifiers are items, so they share ``enableItems`` with items.
+- ``visibilities``: one call per (level, entity, map, store set).
+- ``available_times``: one ``syncMenuToStores`` per store set with
+  ``fieldIncludeOnSync: ["availableTimes"]``; a business-level schedule goes to
+  every store of the business.
+
+A store set of ``()`` is business level (``zoneStores`` omitted).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from workers.changes import Store
+from workers.idempotency import canonical_json, idempotency_key
+from workers.ledger import PendingRow
+
+# Modifiers are items with ``onlyModifier: true``: they are enabled through enableItems.
+ENABLE_OPERATION = {
+    "section": "enable_sections",
+    "category": "enable_categories",
+    "item": "enable_items",
+    "modifier": "enable_items",
+}
+VISIBILITY_OPERATION = {
+    "section": "set_section_visibilities",
+    "category": "set_category_visibilities",
+    "item": "set_item_visibilities",
+    "modifier_group": "set_modifier_group_visibilities",
+    "modifier": "set_modifier_visibilities",
+}
+SYNC_OPERATION = "sync_menu_to_stores"
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """One klikit write and the ledger targets it makes true."""
+
+    operation: str
+    body: dict[str, Any]
+    idempotency_key: str
+    targets: tuple[tuple[str, str], ...]
+    """(target key, version) pairs settled when the call succeeds."""
+    path_id: int | None = None
+    stores: tuple[Store, ...] = ()
+    """Stores the call touches; empty for a business-level write."""
+    change_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def newest_version(self) -> str:
+        return max(v for _, v in self.targets)
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What the planner needs besides the rows; all plain data."""
+
+    business_id: int
+    max_ids: int = 500
+    all_stores: tuple[Store, ...] = ()
+    provider_ids: tuple[int, ...] = (1,)
+    section_sequence: Mapping[int, int] = field(default_factory=dict)
+
+
+def _zone_stores(stores: Iterable[Store]) -> list[dict[str, int]]:
+    return [{"brandID": s.brand_id, "branchID": s.branch_id} for s in sorted(stores, key=lambda s: s.key())]
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start : start + size]
+
+
+def _make_call(
+    ctx: PlanContext,
+    operation: str,
+    body: dict[str, Any],
+    rows: Sequence[PendingRow],
+    stores: Iterable[Store],
+    path_id: int | None = None,
+) -> PlannedCall:
+    newest = max(r.version for r in rows)
+    key = idempotency_key(ctx.business_id, operation, body, newest, [r.nonce for r in rows])
+    return PlannedCall(
+        operation=operation,
+        body=body,
+        idempotency_key=key,
+        targets=tuple(sorted((r.target.key(), r.version) for r in rows)),
+        path_id=path_id,
+        stores=tuple(sorted(set(stores), key=lambda s: s.key())),
+        change_ids=tuple(sorted({r.change_id for r in rows})),
+    )
+
+
+def _group_by_store_set(rows: Iterable[PendingRow], entity_key: Any) -> dict[tuple[Store, ...], list[PendingRow]]:
+    """Group rows of one (level, value) by the exact set of stores each entity is targeted at."""
+    per_entity: dict[Any, list[PendingRow]] = defaultdict(list)
+    for row in rows:
+        per_entity[entity_key(row)].append(row)
+    groups: dict[tuple[Store, ...], list[PendingRow]] = defaultdict(list)
+    for entity_rows in per_entity.values():
+        business = [r for r in entity_rows if r.target.store is None]
+        stored = [r for r in entity_rows if r.target.store is not None]
+        if business:
+            groups[()].extend(business)
+        if stored:
+            store_set = tuple(sorted({r.target.store for r in stored if r.target.store}, key=lambda s: s.key()))
+            groups[store_set].extend(stored)
+    return groups
+
+
+def _plan_enable(ctx: PlanContext, rows: list[PendingRow]) -> list[PlannedCall]:
+    calls: list[PlannedCall] = []
+    by_operation_value: dict[tuple[str, bool], list[PendingRow]] = defaultdict(list)
+    for row in rows:
+        by_operation_value[(ENABLE_OPERATION[row.target.level], bool(row.value))].append(row)
+    for (operation, value), group in sorted(by_operation_value.items()):
+        for store_set, members in sorted(_group_by_store_set(group, lambda r: r.target.entity_id).items()):
+            ids = sorted({r.target.entity_id for r in members})
+            for chunk in _chunks(ids, ctx.max_ids):
+                chunk_set = set(chunk)
+                chunk_rows = [r for r in members if r.target.entity_id in chunk_set]
+                body: dict[str, Any] = {"ids": list(chunk), "isEnabled": value}
+                if store_set:
+                    body["zoneStores"] = _zone_stores(store_set)
+                calls.append(_make_call(ctx, operation, body, chunk_rows, store_set))
+    return calls
+
+
+def _plan_visibility(ctx: PlanContext, rows: list[PendingRow]) -> list[PlannedCall]:
+    calls: list[PlannedCall] = []
+    by_entity_map: dict[tuple[str, int, str], list[PendingRow]] = defaultdict(list)
+    for row in rows:
+        by_entity_map[(row.target.level, row.target.entity_id, canonical_json(row.value))].append(row)
+    for (level, entity_id, _), group in sorted(by_entity_map.items()):
+        for store_set, members in sorted(_group_by_store_set(group, lambda r: 0).items()):
+            body: dict[str, Any] = {"visibilities": dict(members[0].value)}
+            if store_set:
+                body["zoneStores"] = _zone_stores(store_set)
+            calls.append(_make_call(ctx, VISIBILITY_OPERATION[level], body, members, store_set, path_id=entity_id))
+    return calls
+
+
+def _plan_schedule(ctx: PlanContext, rows: list[PendingRow]) -> list[PlannedCall]:
+    # Expand business-level schedules to every store; a store's own schedule wins over the
+    # business one for that store when both are pending (it is the more specific target).
+    per_store: dict[Store, dict[int, PendingRow]] = defaultdict(dict)
+    business_rows = [r for r in rows if r.target.store is None]
+    store_rows = [r for r in rows if r.target.store is not None]
+    for row in business_rows:
+        for store in ctx.all_stores:
+            per_store[store][row.target.entity_id] = row
+    for row in store_rows:
+        assert row.target.store is not None
+        per_store[row.target.store][row.target.entity_id] = row
+    # Stores with the same section->schedule assignment share one sync.
+    by_assignment: dict[str, list[Store]] = defaultdict(list)
+    assignment_rows: dict[str, list[PendingRow]] = {}
+    for store, sections in per_store.items():
+        signature = canonical_json({str(s): [r.target.key(), r.version] for s, r in sorted(sections.items())})
+        by_assignment[signature].append(store)
+        assignment_rows[signature] = list(sections.values())
+    calls: list[PlannedCall] = []
+    for signature, stores in sorted(by_assignment.items()):
+        members = assignment_rows[signature]
+        sync_sections = {
+            str(r.target.entity_id): {
+                "sequence": int(ctx.section_sequence.get(r.target.entity_id, 0)),
+                "availableTimes": r.value,
+            }
+            for r in sorted(members, key=lambda r: r.target.entity_id)
+        }
+        body = {"stores": _zone_stores(stores), "sections": sync_sections, "fieldIncludeOnSync": ["availableTimes"]}
+        settled = [r for r in members if r.target.store is not None] + [
+            r for r in business_rows if r.target.entity_id in {m.target.entity_id for m in members}
+        ]
+        calls.append(_make_call(ctx, SYNC_OPERATION, body, _unique(settled), stores))
+    # A business-level schedule with no store to send it to settles nothing (and is not lost).
+    return calls
+
+
+def _unique(rows: Iterable[PendingRow]) -> list[PendingRow]:
+    seen: dict[str, PendingRow] = {}
+    for row in rows:
+        seen.setdefault(row.target.key(), row)
+    return list(seen.values())
+
+
+def plan_calls(rows: Sequence[PendingRow], ctx: PlanContext) -> list[PlannedCall]:
+    """Plan the klikit writes that make every row true. Deterministic for equal input."""
+    enable_rows = [r for r in rows if r.target.field == "enabled"]
+    visibility_rows = [r for r in rows if r.target.field == "visibilities"]
+    schedule_rows = [r for r in rows if r.target.field == "available_times"]
+    return [
+        *_plan_enable(ctx, enable_rows),
+        *_plan_visibility(ctx, visibility_rows),
+        *_plan_schedule(ctx, schedule_rows),
+    ]

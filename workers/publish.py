@@ -1,0 +1,154 @@
+"""Publishing one business's menu, debounced (design.md section 5).
+
+:func:`publish_business_now` asks the pure :func:`workers.debounce.decide` what to
+do with the business's debounce state: wait and ask again, do nothing, or send one
+``publishMenu`` for the stores touched since the last publish. The state is cleared
+only if no write landed during the call (compare-and-set on the generation), so an
+edit during a publish always leads to one more publish.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import structlog
+
+from config.credentials import CredentialsError
+from klikit.errors import KlikitError, RateLimited
+from workers.budget import RateBudget
+from workers.changes import Store
+from workers.deadletters import DeadLetter
+from workers.debounce import Verdict, decide
+from workers.flush import FlushDeferred, auth_block_key
+from workers.idempotency import idempotency_key
+from workers.lease import BusinessLease
+from workers.ledger import now_ms
+from workers.metrics import DEAD_LETTERS, KLIKIT_CALLS, PUBLISHES, RETRIES, WRITE_TO_PUBLISH
+from workers.outcomes import Action, backoff_ms, classify
+from workers.publish_state import ALL_STORES, PublishTracker
+from workers.runtime import Runtime
+
+log = structlog.get_logger("menusync.publish")
+
+PUBLISH_OPERATION = "publish_menu"
+
+
+def publish_body(stores: list[Store], provider_ids: tuple[int, ...]) -> dict[str, object]:
+    ordered = sorted(set(stores), key=lambda s: s.key())
+    return {
+        "stores": [{"brandID": s.brand_id, "branchID": s.branch_id} for s in ordered],
+        "providerIDs": sorted(set(provider_ids)),
+    }
+
+
+def publish_business_now(rt: Runtime, business_id: int, send_publish: Callable[[int, int], None]) -> None:
+    """Run one publish decision for ``business_id``; ``send_publish(business_id, delay_ms)`` re-schedules."""
+    s = rt.settings
+    tracker = PublishTracker(rt.redis, rt.keys, business_id)
+    state = tracker.state()
+    lease = BusinessLease(rt.redis, rt.keys, business_id, s.lease_ttl_ms)
+    flush_busy = rt.ledger.pending_count(business_id) > 0 or lease.held_by_anyone()
+    if rt.redis.get(auth_block_key(rt, business_id)):
+        flush_busy = False  # a blocked credential will not flush; publish what was written
+    decision = decide(state, now_ms(), max_wait_ms=s.publish_max_wait_ms, flush_busy=flush_busy)
+    if decision.verdict is Verdict.NOTHING:
+        tracker.drop()
+        return
+    if decision.verdict is Verdict.WAIT:
+        send_publish(business_id, decision.delay_ms)
+        return
+    try:
+        credential = rt.credential(business_id)
+    except CredentialsError as exc:
+        _dead_letter(rt, business_id, tracker, state.generation, None, "credentials_missing", str(exc))
+        return
+    touched = tracker.stores()
+    stores = (
+        list(rt.stores(business_id))
+        if ALL_STORES in touched
+        else [Store.from_key(k) for k in touched if k != ALL_STORES]
+    )
+    if not stores:
+        tracker.drop(state.generation)
+        return
+    body = publish_body(stores, credential.provider_ids)
+    key = idempotency_key(business_id, PUBLISH_OPERATION, body, f"gen-{state.generation}")
+    budget = RateBudget(rt.redis, rt.keys, business_id, credential.rate_per_minute or s.rate_per_minute, s.rate_burst)
+    wait = budget.take()
+    if wait:
+        send_publish(business_id, wait)
+        return
+    bound = log.bind(business_id=business_id, generation=state.generation, idempotency_key=key, stores=len(stores))
+    last_write = int(tracker.raw().get("last_write", 0) or 0)
+    try:
+        response = rt.client(business_id).send(PUBLISH_OPERATION, body=body, idempotency_key=key)
+    except KlikitError as error:
+        action = classify(error)
+        KLIKIT_CALLS.labels(operation=PUBLISH_OPERATION, outcome=action.value).inc()
+        PUBLISHES.labels(outcome=action.value).inc()
+        bound = bound.bind(code=error.code, status=error.status, request_id=error.request_id)
+        if action is Action.RATE_LIMITED:
+            retry_after_ms = int(((error.retry_after if isinstance(error, RateLimited) else None) or 1.0) * 1000)
+            budget.penalize(retry_after_ms)
+            RETRIES.labels(reason="publish_rate_limited").inc()
+            raise FlushDeferred(f"publish of {business_id} rate limited", delay=retry_after_ms) from None
+        if action is Action.RETRY:
+            attempts, first = rt.failures.record(key, now_ms())
+            if now_ms() - first < s.retry_max_age_s * 1000:
+                delay = backoff_ms(
+                    attempts, min_ms=s.retry_min_backoff_ms, max_ms=s.retry_max_backoff_ms, rand=random.random()
+                )
+                RETRIES.labels(reason="publish_transient").inc()
+                bound.warning("publish failed, will retry", attempts=attempts, delay_ms=delay)
+                raise FlushDeferred(f"publish of {business_id} failed transiently", delay=delay) from None
+        _dead_letter(rt, business_id, tracker, state.generation, key, error.code, error.message, body, error)
+        if action is Action.AUTH_STOP:
+            rt.redis.set(auth_block_key(rt, business_id), error.code)
+        return
+    KLIKIT_CALLS.labels(operation=PUBLISH_OPERATION, outcome="applied").inc()
+    PUBLISHES.labels(outcome="applied").inc()
+    rt.failures.clear(key)
+    if last_write:
+        WRITE_TO_PUBLISH.observe(max(0, now_ms() - last_write) / 1000)
+    rt.redis.hset(
+        rt.keys("publish", "last", business_id),
+        mapping={"at_ms": now_ms(), "generation": state.generation, "request_id": response.request_id or ""},
+    )
+    bound.info("menu published", request_id=response.request_id)
+    if not tracker.complete(state.generation):
+        # A write landed during the call: publish once more after its quiet period.
+        again = tracker.state()
+        send_publish(business_id, max(0, again.due_ms - now_ms()))
+
+
+def _dead_letter(
+    rt: Runtime,
+    business_id: int,
+    tracker: PublishTracker,
+    generation: int,
+    key: str | None,
+    code: str,
+    reason: str,
+    body: object = None,
+    error: KlikitError | None = None,
+) -> None:
+    record = rt.dead_letters.add(
+        DeadLetter(
+            business_id=business_id,
+            operation=PUBLISH_OPERATION,
+            path="/v1/partner/menus/publish",
+            body=body,
+            idempotency_key=key,
+            error_code=code,
+            http_status=error.status if error else None,
+            request_id=error.request_id if error else None,
+            attempts=getattr(error, "attempts", 1) or 1,
+            reason=reason,
+        )
+    )
+    if key:
+        rt.failures.clear(key)
+    tracker.drop(generation)
+    DEAD_LETTERS.labels(code=code).inc()
+    log.error("publish dead-lettered", business_id=business_id, dead_letter_id=record.id, code=code)

@@ -1,0 +1,124 @@
+"""The process-wide things actors use: settings, Redis, credentials, klikit clients.
+
+Built lazily on first use and cached per process, so that importing the actors
+module (as producers do, to send nudges) does not open connections or read files.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from config.credentials import BusinessCredential, Credentials
+from config.logging import register_secrets
+from config.redis import Keys, connect
+from config.settings import Settings, get_settings
+from klikit.client import KlikitClient
+from workers.changes import Store
+from workers.deadletters import DeadLetterStore, FailureLog
+from workers.ledger import Ledger
+
+STORES_CACHE_TTL_S = 600
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    _clients: dict[int, KlikitClient] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _credentials: Credentials | None = field(default=None, repr=False)
+
+    @cached_property
+    def redis(self) -> Any:
+        return connect(self.settings.redis_url)
+
+    @cached_property
+    def keys(self) -> Keys:
+        return Keys(self.settings.prefix)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.redis, self.keys)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterStore:
+        return DeadLetterStore(self.redis, self.keys)
+
+    @cached_property
+    def failures(self) -> FailureLog:
+        return FailureLog(self.redis, self.keys, ttl_s=int(self.settings.retry_max_age_s * 2) + 3600)
+
+    @property
+    def credentials(self) -> Credentials:
+        with self._lock:
+            if self._credentials is None:
+                self._credentials = Credentials.load(self.settings.credentials_file)
+                register_secrets(self._credentials.secrets())
+            return self._credentials
+
+    def use_credentials(self, credentials: Credentials) -> None:
+        """Install credentials directly (tests, the demo)."""
+        with self._lock:
+            self._credentials = credentials
+            register_secrets(credentials.secrets())
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    def credential(self, business_id: int) -> BusinessCredential:
+        return self.credentials.get(business_id)
+
+    def client(self, business_id: int) -> KlikitClient:
+        """The pooled klikit client of a business's credential (one per process)."""
+        credential = self.credential(business_id)
+        with self._lock:
+            client = self._clients.get(business_id)
+            if client is None:
+                client = KlikitClient.from_settings(self.settings, credential)
+                self._clients[business_id] = client
+            return client
+
+    def stores(self, business_id: int) -> tuple[Store, ...]:
+        """Every store of a business: from its credential entry, else klikit's branches (cached)."""
+        credential = self.credential(business_id)
+        if credential.stores:
+            return tuple(Store(brand_id=s.brand_id, branch_id=s.branch_id) for s in credential.stores)
+        cache_key = self.keys("stores", business_id)
+        cached = self.redis.get(cache_key)
+        if cached:
+            return tuple(Store.from_key(k) for k in json.loads(cached))
+        pairs = self.client(business_id).list_stores()
+        stores = tuple(sorted({Store(brand_id=b, branch_id=br) for b, br in pairs}, key=lambda s: s.key()))
+        self.redis.set(cache_key, json.dumps([s.key() for s in stores]), ex=STORES_CACHE_TTL_S)
+        return stores
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime(get_settings())
+        return _runtime
+
+
+def reset_runtime(settings: Settings | None = None) -> Runtime:
+    """Replace the process runtime (tests: new settings or credentials)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is not None:
+            _runtime.close()
+        _runtime = Runtime(settings or get_settings())
+        return _runtime

@@ -1,0 +1,48 @@
+"""The one way changes enter the pipeline: record them in the ledger, then nudge the flushes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from workers.changes import Change
+from workers.metrics import CHANGES_RECORDED, CHANGES_SUPERSEDED
+from workers.runtime import runtime
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    won: bool
+    version: str | None
+    """The version the change was recorded at, when it won."""
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    accepted: int
+    superseded: int
+    outcomes: list[RecordOutcome]
+
+
+def submit_changes(
+    changes: Sequence[Change], *, expect_versions: Sequence[str | None] | None = None, source: str = "api"
+) -> SubmitResult:
+    """Record ``changes`` (newest version per target wins) and nudge the flush of each business touched.
+
+    ``expect_versions[i]``, when given, records change ``i`` only if its target's desired
+    version is still exactly that (timed re-enable: unless a newer change came first).
+    """
+    from workers.actors import nudge
+
+    if not changes:
+        return SubmitResult(0, 0, [])
+    versions = runtime().ledger.record(changes, expect_versions)
+    outcomes = [RecordOutcome(won=v is not None, version=v) for v in versions]
+    accepted = sum(o.won for o in outcomes)
+    superseded = len(outcomes) - accepted
+    if accepted:
+        CHANGES_RECORDED.labels(source=source).inc(accepted)
+        nudge({c.target.business_id for c, o in zip(changes, outcomes, strict=True) if o.won})
+    if superseded:
+        CHANGES_SUPERSEDED.labels(source=source).inc(superseded)
+    return SubmitResult(accepted=accepted, superseded=superseded, outcomes=outcomes)
