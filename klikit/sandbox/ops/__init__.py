@@ -1,0 +1,1 @@
+"""Partner-API operations: one module per family, each handler taking an ``OpContext``."""
