@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import typer
 
+from producers import cli_change, cli_mappings
+
 app = typer.Typer(
     name="menusync",
     help="Keep klikit menus in step with the kitchen: record changes, inspect and replay dead letters.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+app.add_typer(cli_change.app, name="change")
+app.add_typer(cli_mappings.app, name="mappings")
 
 
 def main() -> None:

@@ -1,0 +1,334 @@
+"""The webhook receiver and the canonical API (ASGI, FastAPI).
+
+Routes::
+
+    POST /webhooks/square     Square (x-square-hmacsha256-signature), inventory.count.updated
+    POST /webhooks/shopify    Shopify (X-Shopify-Hmac-Sha256), inventory_levels/update
+    POST /webhooks/standard   Standard Webhooks (webhook-id / -timestamp / -signature), canonical body
+    POST /v1/changes          canonical body, ``Authorization: Bearer <token>``
+    GET  /healthz             the process answers
+    GET  /readyz              Redis answers (200) or not (503)
+    GET  /metrics             Prometheus exposition
+
+Each request: body read with a size cap (Content-Length checked first, then the bytes read),
+signature verified on the raw bytes, JSON parsed and checked; then one worker-thread hop does the
+Redis work: one pipelined round trip for the duplicate claim and the id lookups, the ledger
+record (``producers.intake.accept``), and one pipelined round trip that marks the event done and
+keeps any unmapped part for review.
+
+Status codes: 202 accepted (body ``{"accepted": n, "superseded": m, ...}``), 200 duplicate or an
+event type that carries no stock information, 400 malformed or schema-invalid (naming the field),
+401 bad or missing signature / stale timestamp / missing token, 404 unknown source, 409 the same
+event is being recorded right now (retry later), 413 body too large, 503 Redis unavailable.
+Error bodies are ``{"error": code, "detail": message}`` (plus ``fields`` for schema errors) and
+never contain a secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import structlog
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from config.logging import register_secrets
+from config.redis import Keys
+from config.settings import Settings
+from producers.canonical import parse_batch
+from producers.dedupe import claim_outcome, dedupe_key, queue_claim, queue_done
+from producers.intake import accept
+from producers.mapping import Mappings, decode_entities, decode_stores
+from producers.metrics import UNMAPPED_EVENTS, WEBHOOK_EVENTS
+from producers.review import queue_review
+from producers.runtime import shared_client
+from producers.signatures import SignatureError, verify_shopify, verify_square, verify_standard
+from producers.timers import Timers
+from producers.webhooks import (
+    SHOPIFY_INVENTORY_TOPIC,
+    SQUARE_INVENTORY_EVENT,
+    PayloadError,
+    SquareInventoryEvent,
+    StockLevel,
+    build_changes,
+    parse_shopify,
+    parse_square,
+    shopify_levels,
+    square_levels,
+)
+from workers.changes import Change, ChangeBatch
+
+log = structlog.get_logger("producers.app")
+
+SOURCES = ("square", "shopify", "standard")
+JSON = "application/json"
+
+
+class Rejection(Exception):
+    def __init__(self, status: int, error: str, detail: Any, **extra: Any) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.extra = extra
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(content=json.dumps(body, separators=(",", ":")).encode(), status_code=status, media_type=JSON)
+
+
+def _error(status: int, error: str, detail: Any, **extra: Any) -> Response:
+    return _json(status, {"error": error, "detail": detail, **extra})
+
+
+def _bad_payload(exc: PayloadError) -> Rejection:
+    return Rejection(400, "invalid_body", str(exc), fields=exc.errors)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing more than ``limit`` bytes (declared or actually sent)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise Rejection(400, "invalid_request", "Content-Length is not a number") from None
+        if size > limit:
+            raise Rejection(413, "body_too_large", f"body of {size} bytes is over the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise Rejection(413, "body_too_large", f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Receiver:
+    """Everything a request needs, built once per app: settings, secrets, the Redis pool."""
+
+    def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
+        self.settings = settings
+        self.client = client or shared_client(settings.redis_url)
+        self.keys = Keys(settings.prefix)
+        self.mappings = Mappings(self.client, self.keys)
+        self.timers = Timers(self.client, self.keys)
+        self.square_keys = [s.get_secret_value() for s in settings.secret_list("square_signature_keys")]
+        self.shopify_secrets = [s.get_secret_value() for s in settings.secret_list("shopify_webhook_secrets")]
+        self.standard_secrets = [s.get_secret_value() for s in settings.secret_list("standard_webhook_secrets")]
+        self.tokens = [s.get_secret_value().encode() for s in settings.secret_list("api_tokens")]
+        register_secrets([*self.square_keys, *self.shopify_secrets, *self.standard_secrets])
+        register_secrets(t.decode() for t in self.tokens)
+
+    def __repr__(self) -> str:
+        return f"Receiver({self.keys!r})"
+
+    # -- work done on a worker thread (blocking Redis calls) -----------------------------------
+
+    def _recorded(self, source: str, key: str, changes: list[Change], unmapped: list[str], raw: bytes, event_id: str):
+        try:
+            result = accept(changes, timers=self.timers, producer=source)
+        except BaseException:
+            with contextlib.suppress(redis.RedisError):
+                self.client.delete(key)  # let the sender's retry through at once
+            raise
+        pipe = self.client.pipeline(transaction=False)
+        queue_done(pipe, key, self.settings.dedupe_ttl_s)
+        if unmapped:
+            queue_review(
+                pipe, self.keys, kind="unmapped", source=source, event_id=event_id, reason="; ".join(unmapped), raw=raw
+            )
+        pipe.execute()
+        if unmapped:
+            UNMAPPED_EVENTS.labels(source).inc()
+        return result
+
+    def record_pos(self, source: str, event_id: str, levels: list[StockLevel], raw: bytes) -> tuple[int, dict]:
+        key = dedupe_key(self.keys, source, event_id)
+        items = list(dict.fromkeys(level.item_id for level in levels))
+        locations = list(dict.fromkeys(level.location_id for level in levels))
+        pipe = self.client.pipeline(transaction=False)
+        queue_claim(pipe, key)
+        pipe.hmget(self.mappings.entity_key(source), items)
+        pipe.hmget(self.mappings.location_key(source), locations)
+        set_reply, get_reply, raw_entities, raw_stores = pipe.execute()
+        claim = claim_outcome(set_reply, get_reply)
+        if claim != "claimed":
+            return self._not_claimed(source, event_id, claim)
+        entities = {i: decode_entities(v) for i, v in zip(items, raw_entities, strict=True)}
+        stores = {loc: decode_stores(v) for loc, v in zip(locations, raw_stores, strict=True)}
+        change_id = f"{source}:{event_id}"[:200]
+        built = build_changes(change_id, levels, entities, stores, self.settings.stock_threshold)
+        result = self._recorded(source, key, built.changes, built.unmapped, raw, event_id)
+        outcome = "unmapped" if built.unmapped and not built.changes else "accepted"
+        WEBHOOK_EVENTS.labels(source, outcome).inc()
+        return 202, {"accepted": result.accepted, "superseded": result.superseded, "unmapped": len(built.unmapped)}
+
+    def record_standard(self, event_id: str, changes: list[Change], raw: bytes) -> tuple[int, dict]:
+        key = dedupe_key(self.keys, "standard", event_id)
+        pipe = self.client.pipeline(transaction=False)
+        queue_claim(pipe, key)
+        set_reply, get_reply = pipe.execute()
+        claim = claim_outcome(set_reply, get_reply)
+        if claim != "claimed":
+            return self._not_claimed("standard", event_id, claim)
+        result = self._recorded("standard", key, changes, [], raw, event_id)
+        WEBHOOK_EVENTS.labels("standard", "accepted").inc()
+        return 202, {"accepted": result.accepted, "superseded": result.superseded}
+
+    def record_api(self, changes: list[Change]) -> tuple[int, dict]:
+        result = accept(changes, timers=self.timers, producer="api")
+        WEBHOOK_EVENTS.labels("api", "accepted").inc()
+        return 202, {"accepted": result.accepted, "superseded": result.superseded}
+
+    def _not_claimed(self, source: str, event_id: str, claim: str) -> tuple[int, dict]:
+        if claim == "duplicate":
+            WEBHOOK_EVENTS.labels(source, "duplicate").inc()
+            log.info("webhook duplicate", source=source, event_id=event_id)
+            return 200, {"duplicate": True, "accepted": 0}
+        WEBHOOK_EVENTS.labels(source, "in_progress").inc()
+        return 409, {"error": "in_progress", "detail": "this event is being recorded now; retry later"}
+
+    # -- per source, on the event loop (CPU only) ------------------------------------------------
+
+    def square(self, request: Request, body: bytes) -> tuple[Callable[..., tuple[int, dict]], tuple] | dict:
+        verify_square(
+            body,
+            request.headers.get("x-square-hmacsha256-signature"),
+            self.settings.square_notification_url,
+            self.square_keys,
+        )
+        envelope = parse_square(body)
+        if envelope.type != SQUARE_INVENTORY_EVENT:
+            return {"ignored": f"event type {envelope.type}"}
+        assert isinstance(envelope, SquareInventoryEvent)
+        levels = square_levels(envelope)
+        if not levels:
+            return {"ignored": "no IN_STOCK counts"}
+        return self.record_pos, ("square", envelope.event_id, levels, body)
+
+    def shopify(self, request: Request, body: bytes) -> tuple[Callable[..., tuple[int, dict]], tuple] | dict:
+        verify_shopify(body, request.headers.get("x-shopify-hmac-sha256"), self.shopify_secrets)
+        topic = request.headers.get("x-shopify-topic")
+        if not topic:
+            raise PayloadError("missing X-Shopify-Topic header", "X-Shopify-Topic")
+        event_id = request.headers.get("x-shopify-event-id") or request.headers.get("x-shopify-webhook-id")
+        if not event_id:
+            raise PayloadError("missing X-Shopify-Event-Id header", "X-Shopify-Event-Id")
+        if len(event_id) > 200:
+            raise PayloadError("X-Shopify-Event-Id is longer than 200 characters", "X-Shopify-Event-Id")
+        if topic != SHOPIFY_INVENTORY_TOPIC:
+            return {"ignored": f"topic {topic}"}
+        level = parse_shopify(body)
+        return self.record_pos, ("shopify", event_id, shopify_levels(level), body)
+
+    def standard(self, request: Request, body: bytes) -> tuple[Callable[..., tuple[int, dict]], tuple] | dict:
+        event_id = verify_standard(
+            body, request.headers, self.standard_secrets, tolerance_s=self.settings.webhook_tolerance_s
+        )
+        if len(event_id) > 200:
+            raise PayloadError("webhook-id is longer than 200 characters", "webhook-id")
+        changes = parse_batch(body)
+        return self.record_standard, (event_id, changes, body)
+
+
+def create_app(settings: Settings, *, client: redis.Redis | None = None) -> FastAPI:
+    """The receiver app. ``client`` defaults to the process-wide pool for ``settings.redis_url``."""
+    receiver = Receiver(settings, client)
+    app = FastAPI(title="menusync producers", version="1", docs_url=None, redoc_url=None)
+    app.state.receiver = receiver
+    limit = settings.webhook_max_body_bytes
+    handlers = {"square": receiver.square, "shopify": receiver.shopify, "standard": receiver.standard}
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    async def run(work: Callable[..., tuple[int, dict]], args: tuple, source: str) -> Response:
+        try:
+            status, body = await run_in_threadpool(work, *args)
+        except (redis.RedisError, OSError):
+            WEBHOOK_EVENTS.labels(source, "unavailable").inc()
+            log.warning("redis unavailable", source=source, exc_info=True)
+            return _error(503, "unavailable", "the change store is unavailable; retry later")
+        return _json(status, body)
+
+    def rejected(source: str, exc: Rejection) -> Response:
+        WEBHOOK_EVENTS.labels(source, exc.error).inc()
+        log.info("request rejected", source=source, status=exc.status, error=exc.error, detail=exc.detail)
+        return _error(exc.status, exc.error, exc.detail, **exc.extra)
+
+    @app.post("/webhooks/{source}", status_code=202, summary="A POS webhook (square, shopify, standard)")
+    async def webhook(source: str, request: Request) -> Response:
+        handler = handlers.get(source)
+        if handler is None:
+            return _error(404, "unknown_source", f"unknown webhook source {source[:64]!r}")
+        try:
+            body = await read_body(request, limit)
+            try:
+                step = handler(request, body)
+            except SignatureError as exc:
+                raise Rejection(401, "unauthorized", str(exc)) from None
+            except PayloadError as exc:
+                raise _bad_payload(exc) from None
+        except Rejection as exc:
+            return rejected(source, exc)
+        if isinstance(step, dict):
+            WEBHOOK_EVENTS.labels(source, "ignored").inc()
+            return _json(200, {"accepted": 0, **step})
+        work, args = step
+        return await run(work, args, source)
+
+    @app.post(
+        "/v1/changes",
+        status_code=202,
+        summary="Record canonical changes",
+        openapi_extra={
+            "requestBody": {"required": True, "content": {JSON: {"schema": ChangeBatch.model_json_schema()}}}
+        },
+    )
+    async def changes(request: Request) -> Response:
+        try:
+            auth = request.headers.get("authorization", "")
+            scheme, _, token = auth.partition(" ")
+            given = token.strip().encode()
+            ok = False
+            for candidate in receiver.tokens:
+                ok |= hmac.compare_digest(given, candidate)
+            if scheme.lower() != "bearer" or not given or not ok:
+                raise Rejection(401, "unauthorized", "missing or invalid bearer token")
+            body = await read_body(request, limit)
+            try:
+                parsed = parse_batch(body)
+            except PayloadError as exc:
+                raise _bad_payload(exc) from None
+        except Rejection as exc:
+            return rejected("api", exc)
+        return await run(receiver.record_api, (parsed,), "api")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return _json(200, {"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        try:
+            await run_in_threadpool(receiver.client.ping)
+        except (redis.RedisError, OSError):
+            return _error(503, "unavailable", "redis does not answer")
+        return _json(200, {"status": "ready"})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(content=generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,140 @@
+"""The scheduler process: fires timed re-enables and runs the ledger sweeper.
+
+``python -m producers.scheduler`` loops until SIGTERM / SIGINT:
+
+- :func:`run_due` claims the timers due now, records each re-enable with the version check
+  (``expect_versions``: skipped if a newer change for the target came first) and completes them;
+- every ``settings.sweep_interval_s`` it calls ``workers.sweeper.sweep_once()`` when that module
+  exists (the safety net for a lost flush nudge);
+- on start and every minute it moves timers claimed long ago by a scheduler that died back to due.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import structlog
+
+from config.logging import configure_logging
+from config.settings import get_settings
+from producers.metrics import TIMERS
+from producers.runtime import context
+from producers.timers import Timers
+
+log = structlog.get_logger("producers.scheduler")
+
+STALE_CLAIM_MS = 60_000
+
+
+@dataclass(frozen=True)
+class RunDueResult:
+    fired: int
+    cancelled: int
+    dropped: int
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def run_due(now_ms: int | None = None, *, timers: Timers | None = None, limit: int = 500) -> RunDueResult:
+    """Fire every timer due at ``now_ms`` (default: now). Answers what happened."""
+    from workers.submit import submit_changes
+
+    timers = timers or Timers(*context())
+    now = _now_ms() if now_ms is None else now_ms
+    fired = cancelled = dropped = 0
+    while True:
+        due, broken = timers.claim_due(now, limit)
+        if broken:
+            log.error("timers with unreadable data dropped", ids=broken)
+            timers.complete(broken)
+            dropped += len(broken)
+            TIMERS.labels("dropped").inc(len(broken))
+        if not due:
+            break
+        changes = [t.reenable() for t in due]
+        result = submit_changes(changes, expect_versions=[t.expect_version for t in due], source="timer")
+        won = sum(1 for o in result.outcomes if o.won)
+        fired += won
+        cancelled += len(due) - won
+        TIMERS.labels("fired").inc(won)
+        TIMERS.labels("cancelled").inc(len(due) - won)
+        timers.complete([t.id for t in due])
+        if len(due) < limit:
+            break
+    if fired or cancelled:
+        log.info("timers run", fired=fired, cancelled=cancelled)
+    return RunDueResult(fired, cancelled, dropped)
+
+
+def load_sweeper() -> Callable[[], Any] | None:
+    """``workers.sweeper.sweep_once`` if that module exists."""
+    try:
+        module = importlib.import_module("workers.sweeper")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("workers.sweeper", "workers"):
+            raise
+        return None
+    sweep = getattr(module, "sweep_once", None)
+    return sweep if callable(sweep) else None
+
+
+def loop(stop: threading.Event, *, timers: Timers, sweep_interval_s: float, tick_s: float = 0.25) -> None:
+    sweep = load_sweeper()
+    if sweep is None:
+        log.info("no workers.sweeper module; running timers only")
+    timers.recover(_now_ms(), 0)  # at start, every claimed timer belonged to a process now gone
+    last_sweep = last_recover = time.monotonic()
+    while not stop.is_set():
+        try:
+            run_due(timers=timers)
+            now = time.monotonic()
+            if sweep is not None and now - last_sweep >= sweep_interval_s:
+                last_sweep = now
+                sweep()
+            if now - last_recover >= STALE_CLAIM_MS / 1000:
+                last_recover = now
+                timers.recover(_now_ms(), STALE_CLAIM_MS)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("redis unavailable; retrying", error=str(exc))
+        except Exception:
+            log.exception("scheduler tick failed")
+        next_due = None
+        with contextlib.suppress(redis.RedisError):
+            next_due = timers.next_due_ms()
+        wait = tick_s if next_due is None else min(tick_s, max(0.0, (next_due - _now_ms()) / 1000))
+        stop.wait(wait)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m producers.scheduler", description="Timed re-enables and sweeps.")
+    parser.add_argument("--tick-s", type=float, default=0.25)
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    timers = Timers(*context(settings))
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info("stopping scheduler", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("scheduler started", sweep_interval_s=settings.sweep_interval_s)
+    loop(stop, timers=timers, sweep_interval_s=settings.sweep_interval_s, tick_s=args.tick_s)
+    log.info("scheduler stopped")
+
+
+if __name__ == "__main__":
+    main()
