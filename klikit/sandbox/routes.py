@@ -13,7 +13,12 @@ from functools import partial
 from typing import Any
 
 from klikit.sandbox.ops.context import OpContext
+from klikit.sandbox.ops.create import create_category, create_item, create_section, link_modifiers
+from klikit.sandbox.ops.directory import list_branches, list_brands, list_providers
 from klikit.sandbox.ops.enable import enable
+from klikit.sandbox.ops.publish import publish, reset_overrides
+from klikit.sandbox.ops.read import get_menu
+from klikit.sandbox.ops.sync import populate, sync
 from klikit.sandbox.ops.visibility import set_visibilities
 
 PREFIX = "/v1/partner"
@@ -102,6 +107,18 @@ ROUTES: list[Route] = [
         partial(set_visibilities, path_level="modifiers"),
         True,
     ),
+    _r("POST", "/menus/sync", "syncMenuToStores", "menus:write", sync),
+    _r("POST", "/menus/populate", "populateStores", "menus:write", populate, True),
+    _r("POST", "/menus/reset", "resetStoreOverrides", "menus:write", reset_overrides, True),
+    _r("POST", "/menus/publish", "publishMenu", "menus:write", publish),
+    _r("GET", "/menus", "getMenu", "menus:read", get_menu),
+    _r("POST", "/menus/sections", "createSection", "menus:write", create_section, success_status=201),
+    _r("POST", "/menus/categories", "createCategory", "menus:write", create_category, success_status=201),
+    _r("POST", "/menus/items", "createItem", "menus:write", create_item, success_status=201),
+    _r("POST", "/menus/modifier-groups/modifiers", "linkModifiersToGroup", "menus:write", link_modifiers),
+    _r("GET", "/providers", "listProviders", "menus:read", list_providers),
+    _r("GET", "/brands", "listBrands", "brands:read", list_brands),
+    _r("GET", "/branches", "listBranches", "brands:read", list_branches),
 ]
 
 _COMPILED: list[tuple[re.Pattern[str], Route]] = [(_compile(r.template), r) for r in ROUTES]
