@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -149,6 +150,9 @@ def _flush_round(
         result.progressed = True
     client = rt.client(business_id)
     s = rt.settings
+    # A target is applied only once every call carrying it has succeeded (see the planner).
+    carriers = Counter(key for call in calls for key, _ in call.targets)
+    succeeded: Counter[str] = Counter()
     for call in calls:
         lease.renew()
         wait = budget.take()
@@ -201,7 +205,9 @@ def _flush_round(
             continue
         KLIKIT_CALLS.labels(operation=call.operation, outcome="applied").inc()
         CHANGES_PER_CALL.observe(len(call.targets))
-        ages = rt.ledger.mark_applied(business_id, call.targets)
+        succeeded.update(key for key, _ in call.targets)
+        ready = [(key, version) for key, version in call.targets if succeeded[key] == carriers[key]]
+        ages = rt.ledger.mark_applied(business_id, ready)
         for age in ages:
             if age >= 0:
                 CHANGE_TO_APPLIED.observe(age / 1000)

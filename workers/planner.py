@@ -5,7 +5,8 @@
 - ``visibilities``: one call per (level, entity, map, store set).
 - ``available_times``: one ``syncMenuToStores`` per store set with
   ``fieldIncludeOnSync: ["availableTimes"]``; a business-level schedule goes to
-  every store of the business.
+  every store of the business, so it may ride several syncs: a target is applied
+  only when every call carrying it has succeeded (the flush counts them).
 
 A store set of ``()`` is business level (``zoneStores`` omitted).
 """
@@ -115,13 +116,19 @@ def _group_by_store_set(rows: Iterable[PendingRow], entity_key: Any) -> dict[tup
     return groups
 
 
+def _sorted_groups(
+    groups: dict[tuple[Store, ...], list[PendingRow]],
+) -> list[tuple[tuple[Store, ...], list[PendingRow]]]:
+    return sorted(groups.items(), key=lambda kv: tuple(s.key() for s in kv[0]))
+
+
 def _plan_enable(ctx: PlanContext, rows: list[PendingRow]) -> list[PlannedCall]:
     calls: list[PlannedCall] = []
     by_operation_value: dict[tuple[str, bool], list[PendingRow]] = defaultdict(list)
     for row in rows:
         by_operation_value[(ENABLE_OPERATION[row.target.level], bool(row.value))].append(row)
     for (operation, value), group in sorted(by_operation_value.items()):
-        for store_set, members in sorted(_group_by_store_set(group, lambda r: r.target.entity_id).items()):
+        for store_set, members in _sorted_groups(_group_by_store_set(group, lambda r: r.target.entity_id)):
             ids = sorted({r.target.entity_id for r in members})
             for chunk in _chunks(ids, ctx.max_ids):
                 chunk_set = set(chunk)
@@ -139,7 +146,7 @@ def _plan_visibility(ctx: PlanContext, rows: list[PendingRow]) -> list[PlannedCa
     for row in rows:
         by_entity_map[(row.target.level, row.target.entity_id, canonical_json(row.value))].append(row)
     for (level, entity_id, _), group in sorted(by_entity_map.items()):
-        for store_set, members in sorted(_group_by_store_set(group, lambda r: 0).items()):
+        for store_set, members in _sorted_groups(_group_by_store_set(group, lambda r: 0)):
             body: dict[str, Any] = {"visibilities": dict(members[0].value)}
             if store_set:
                 body["zoneStores"] = _zone_stores(store_set)
@@ -148,40 +155,45 @@ def _plan_visibility(ctx: PlanContext, rows: list[PendingRow]) -> list[PlannedCa
 
 
 def _plan_schedule(ctx: PlanContext, rows: list[PendingRow]) -> list[PlannedCall]:
-    # Expand business-level schedules to every store; a store's own schedule wins over the
-    # business one for that store when both are pending (it is the more specific target).
+    # A business-level schedule goes to every store. Where a store also has its own
+    # pending schedule for that section, the newer of the two (by version) is sent.
     per_store: dict[Store, dict[int, PendingRow]] = defaultdict(dict)
+    carried: dict[Store, list[PendingRow]] = defaultdict(list)
     business_rows = [r for r in rows if r.target.store is None]
-    store_rows = [r for r in rows if r.target.store is not None]
     for row in business_rows:
         for store in ctx.all_stores:
             per_store[store][row.target.entity_id] = row
-    for row in store_rows:
-        assert row.target.store is not None
-        per_store[row.target.store][row.target.entity_id] = row
-    # Stores with the same section->schedule assignment share one sync.
+            carried[store].append(row)
+    for row in rows:
+        store = row.target.store
+        if store is None:
+            continue
+        carried[store].append(row)
+        current = per_store[store].get(row.target.entity_id)
+        if current is None or current.version < row.version:
+            per_store[store][row.target.entity_id] = row
+    # Stores with the same section -> schedule assignment share one sync.
     by_assignment: dict[str, list[Store]] = defaultdict(list)
-    assignment_rows: dict[str, list[PendingRow]] = {}
-    for store, sections in per_store.items():
-        signature = canonical_json({str(s): [r.target.key(), r.version] for s, r in sorted(sections.items())})
+    for store, assigned in per_store.items():
+        signature = canonical_json({str(s): [r.target.key(), r.version] for s, r in sorted(assigned.items())})
         by_assignment[signature].append(store)
-        assignment_rows[signature] = list(sections.values())
     calls: list[PlannedCall] = []
-    for signature, stores in sorted(by_assignment.items()):
-        members = assignment_rows[signature]
+    for _, stores in sorted(by_assignment.items()):
+        assigned = per_store[stores[0]]
         sync_sections = {
-            str(r.target.entity_id): {
-                "sequence": int(ctx.section_sequence.get(r.target.entity_id, 0)),
-                "availableTimes": r.value,
+            str(section): {
+                "sequence": int(ctx.section_sequence.get(section, 0)),
+                "availableTimes": row.value,
             }
-            for r in sorted(members, key=lambda r: r.target.entity_id)
+            for section, row in sorted(assigned.items())
         }
         body = {"stores": _zone_stores(stores), "sections": sync_sections, "fieldIncludeOnSync": ["availableTimes"]}
-        settled = [r for r in members if r.target.store is not None] + [
-            r for r in business_rows if r.target.entity_id in {m.target.entity_id for m in members}
-        ]
-        calls.append(_make_call(ctx, SYNC_OPERATION, body, _unique(settled), stores))
-    # A business-level schedule with no store to send it to settles nothing (and is not lost).
+        # The call settles every row it carries for these stores, including a store's older
+        # row that a newer business-level schedule overrides.
+        settled = _unique(r for store in stores for r in carried[store])
+        calls.append(_make_call(ctx, SYNC_OPERATION, body, settled, stores))
+    # A business-level schedule with no store to send it to is left unplanned: the flush
+    # dead-letters it with its reason rather than dropping it.
     return calls
 
 
