@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import SecretStr
@@ -35,10 +37,41 @@ def credential(
 
 
 class SleepRecorder:
-    """Stands in for the client's sleep: records every in-call wait, waits nothing."""
+    """Stands in for the client's sleep between in-call attempts: records every wait.
+
+    It waits nothing unless ``real`` is set; ``on_sleep`` (if set) runs at each wait, so that a
+    test can change the sandbox's faults between two attempts of one call.
+    """
 
     def __init__(self) -> None:
         self.waits: list[float] = []
+        self.real = False
+        self.on_sleep: Callable[[int], None] | None = None
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.waits))
+        if self.real:
+            time.sleep(seconds)
+
+
+def find_entity(tree: Any, entity_id: int) -> dict[str, Any] | None:
+    """The first object with ``id == entity_id`` anywhere in a rendered menu tree."""
+    if isinstance(tree, dict):
+        if tree.get("id") == entity_id:
+            return tree
+        values: Any = tree.values()
+    elif isinstance(tree, list):
+        values = tree
+    else:
+        return None
+    for value in values:
+        found = find_entity(value, entity_id)
+        if found is not None:
+            return found
+    return None
+
+
+def store_key(store: tuple[int, int]) -> str:
+    return f"{store[0]}:{store[1]}"
