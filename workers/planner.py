@@ -165,13 +165,13 @@ def _plan_schedule(ctx: PlanContext, rows: list[PendingRow]) -> list[PlannedCall
             per_store[store][row.target.entity_id] = row
             carried[store].append(row)
     for row in rows:
-        store = row.target.store
-        if store is None:
+        own = row.target.store
+        if own is None:
             continue
-        carried[store].append(row)
-        current = per_store[store].get(row.target.entity_id)
+        carried[own].append(row)
+        current = per_store[own].get(row.target.entity_id)
         if current is None or current.version < row.version:
-            per_store[store][row.target.entity_id] = row
+            per_store[own][row.target.entity_id] = row
     # Stores with the same section -> schedule assignment share one sync.
     by_assignment: dict[str, list[Store]] = defaultdict(list)
     for store, assigned in per_store.items():
