@@ -22,7 +22,7 @@ from dramatiq.middleware.prometheus import Prometheus
 from config.settings import Settings
 
 
-def build_broker(settings: Settings, *, prometheus: bool = True) -> dramatiq.Broker:
+def build_broker(settings: Settings) -> dramatiq.Broker:
     """A broker for ``settings`` with menusync's middleware stack (dead letters included)."""
     from workers.middleware import DeadLetters, LogContext
 
@@ -37,7 +37,7 @@ def build_broker(settings: Settings, *, prometheus: bool = True) -> dramatiq.Bro
         LogContext(),
         DeadLetters(),
     ]
-    if prometheus:
+    if settings.worker_metrics:
         middleware.insert(0, Prometheus())
     url = settings.effective_broker_url
     broker: dramatiq.Broker

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     """``json``, ``console`` or ``auto`` (console on a terminal, JSON otherwise)."""
     log_level: str = "INFO"
     metrics_port: int = 9191
+    worker_metrics: bool = True
+    """Add Dramatiq's Prometheus middleware (it serves worker metrics once the dramatiq CLI boots it)."""
 
     @property
     def effective_broker_url(self) -> str:

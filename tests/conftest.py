@@ -22,6 +22,22 @@ from config.redis import Keys, connect, delete_prefix
 RUN_PREFIX = f"mstest-{uuid.uuid4().hex[:10]}"
 _embedded: EmbeddedRedis | None = None
 
+TEST_TIMINGS = {
+    "MENUSYNC_FLUSH_WINDOW_MS": "50",
+    "MENUSYNC_PUBLISH_QUIET_MS": "300",
+    "MENUSYNC_PUBLISH_MAX_WAIT_MS": "3000",
+    "MENUSYNC_RETRY_MIN_BACKOFF_MS": "50",
+    "MENUSYNC_RETRY_MAX_BACKOFF_MS": "400",
+    "MENUSYNC_BREAKER_THRESHOLD": "50",
+    "MENUSYNC_BREAKER_OPEN_MS": "200",
+    "MENUSYNC_KLIKIT_READ_TIMEOUT_S": "1.0",
+    "MENUSYNC_LEASE_TTL_MS": "5000",
+    "MENUSYNC_HEARTBEAT_TIMEOUT_MS": "3000",
+    "MENUSYNC_RATE_PER_MINUTE": "60000",
+    "MENUSYNC_RATE_BURST": "200",
+    "MENUSYNC_WORKER_METRICS": "false",
+}
+
 
 def pytest_configure(config: pytest.Config) -> None:
     global _embedded
@@ -30,6 +46,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["MENUSYNC_PREFIX"] = RUN_PREFIX
     os.environ.setdefault("MENUSYNC_LOG_FORMAT", "console")
     os.environ.setdefault("MENUSYNC_LOG_LEVEL", "WARNING")
+    # Short timings so that the pipeline's tests settle in a second or two.
+    for name, value in TEST_TIMINGS.items():
+        os.environ.setdefault(name, value)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
