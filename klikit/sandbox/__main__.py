@@ -62,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         log_level=args.log_level,
         access_log=args.log_level in ("info", "debug"),
         lifespan="on",
+        timeout_graceful_shutdown=3,
     )
 
 

@@ -11,6 +11,7 @@ retry overlap. Every call ends up in the call record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -88,6 +89,11 @@ async def handle_partner(state: SandboxState, scope: Scope, receive: Receive, se
     except Drop:
         status = None
         await drop_connection(send)
+    except asyncio.CancelledError:
+        # The server is shutting down while this call sleeps: end it without an answer.
+        status = None
+        with contextlib.suppress(Exception):
+            await drop_connection(send)
     except Exception:
         log.exception("unexpected error in %s %s", method, path)
         status, code = 500, "internal"

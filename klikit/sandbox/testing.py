@@ -162,7 +162,9 @@ def running_sandbox(**options: Any) -> Iterator[SandboxHandle]:
     config = split_options(options)
     sock = _bound_socket()
     port = sock.getsockname()[1]
-    server_config = uvicorn.Config(create_app(config), log_level="warning", access_log=False, lifespan="on")
+    server_config = uvicorn.Config(
+        create_app(config), log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(server_config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"klikit-sandbox-{port}", daemon=True)
     thread.start()
