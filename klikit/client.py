@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import structlog
 from pydantic import BaseModel, ValidationError
-from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_random_exponential
+from tenacity import RetryCallState, Retrying, stop_after_attempt, stop_before_delay, wait_random_exponential
+from tenacity.stop import stop_base
 
 from config.credentials import BusinessCredential
 from config.logging import register_secrets
@@ -81,12 +82,16 @@ class RetryPolicy:
     Transient errors wait a full-jitter exponential backoff: uniform(0, min(max, min * 2^(n-1))).
     A rate limit waits its ``Retry-After`` when that is at most ``max_retry_after_s``; a longer
     one is raised at once so that the caller reschedules instead of holding a worker.
+    ``max_elapsed_s`` (optional) bounds the whole call: no new attempt starts once the next one
+    would begin later than that after the first (so a caller holding a lease can bound its hold
+    by ``max_elapsed_s`` plus one request timeout).
     """
 
     attempts: int = 3
     min_backoff_s: float = 0.05
     max_backoff_s: float = 1.0
     max_retry_after_s: float = 2.0
+    max_elapsed_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -95,6 +100,8 @@ class RetryPolicy:
             raise ValueError("need 0 <= min_backoff_s <= max_backoff_s")
         if self.max_retry_after_s < 0:
             raise ValueError("max_retry_after_s must be >= 0")
+        if self.max_elapsed_s is not None and self.max_elapsed_s < 0:
+            raise ValueError("max_elapsed_s must be >= 0 or None")
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -288,8 +295,11 @@ class KlikitClient:
                 return exc.retry_after
             return float(backoff(state))
 
+        stop: stop_base = stop_after_attempt(policy.attempts)
+        if policy.max_elapsed_s is not None:
+            stop = stop | stop_before_delay(policy.max_elapsed_s)
         retrying = Retrying(
-            stop=stop_after_attempt(policy.attempts),
+            stop=stop,
             wait=wait,
             retry=should_retry,
             reraise=True,

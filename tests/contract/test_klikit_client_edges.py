@@ -351,3 +351,27 @@ def test_no_secret_in_reprs_errors_or_logs(make_client: MakeClient) -> None:
         assert event["idempotency_key"] == "k-log"
         assert event["request_id"] == "req_err"
         assert isinstance(event["duration_ms"], int)
+
+
+@respx.mock
+def test_max_elapsed_bounds_the_whole_call(make_client: MakeClient, sleeps: SleepRecorder) -> None:
+    route = respx.patch(ENABLE_URL).mock(return_value=fail(429, "rate_limit_exceeded", headers={"Retry-After": "2"}))
+    # the next attempt would start 2 s after the first: past the 1.5 s budget, so none is made
+    client = make_client(BASE, retry=RetryPolicy(attempts=5, max_retry_after_s=2.0, max_elapsed_s=1.5))
+    with pytest.raises(RateLimited) as info:
+        client.enable("item", BODY, idempotency_key="k")
+    assert info.value.attempts == 1
+    assert route.call_count == 1
+    assert sleeps.waits == []
+
+
+def test_retry_policy_is_checked() -> None:
+    for bad in [
+        {"attempts": 0},
+        {"min_backoff_s": -1},
+        {"min_backoff_s": 2.0, "max_backoff_s": 1.0},
+        {"max_retry_after_s": -1},
+        {"max_elapsed_s": -1},
+    ]:
+        with pytest.raises(ValueError):
+            RetryPolicy(**bad)  # type: ignore[arg-type]
