@@ -20,7 +20,6 @@ Errors use the partner error envelope.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from typing import Any
 
@@ -33,6 +32,7 @@ from klikit.sandbox.envelope import ApiError, error_body, new_request_id
 from klikit.sandbox.faults import Script, ScriptedResponse
 from klikit.sandbox.state import SandboxState
 from klikit.sandbox.state_view import render_state
+from klikit.sandbox.validate import loads
 from klikit.sandbox.world import Brand, Credential, Store
 
 _METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
@@ -45,7 +45,7 @@ def _error(exc: ApiError) -> JSONResponse:
 async def _json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
-        value = json.loads(raw) if raw.strip() else {}
+        value = loads(raw) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError):
         raise ApiError("request_invalid", "body: not valid JSON") from None
     if not isinstance(value, dict):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
@@ -29,7 +28,7 @@ from klikit.sandbox.idempotency import check_key, fingerprint
 from klikit.sandbox.ops.context import OpContext
 from klikit.sandbox.routes import Route, match
 from klikit.sandbox.state import SandboxState
-from klikit.sandbox.validate import parse_json_object
+from klikit.sandbox.validate import loads, parse_json_object
 from klikit.sandbox.world import Credential
 
 log = logging.getLogger("klikit.sandbox")
@@ -55,7 +54,7 @@ def _parse_for_record(raw: bytes) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        return loads(raw)
     except (ValueError, UnicodeDecodeError):
         return None
 

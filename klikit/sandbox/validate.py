@@ -6,6 +6,7 @@ JSON booleans are never accepted where a number is expected (``True`` is not ``1
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from klikit.sandbox.envelope import ApiError, invalid
@@ -13,12 +14,31 @@ from klikit.sandbox.envelope import ApiError, invalid
 _MISSING = object()
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def loads(raw: bytes) -> Any:
+    """Strict JSON: no NaN or Infinity; too deep nesting fails like any other bad JSON (ValueError)."""
+    try:
+        return json.loads(raw, parse_constant=_no_constants, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Decode a request body that must be a JSON object."""
     if not raw.strip():
         raise invalid("body", "a JSON object is required")
     try:
-        value = json.loads(raw)
+        value = loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         message = f"body: not valid JSON ({exc.__class__.__name__})"
         raise ApiError("request_invalid", message, details={"field": "body"}) from None
@@ -32,7 +52,7 @@ def is_int(value: Any) -> bool:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def req_int(value: Any, field: str, *, minimum: int | None = None) -> int:

@@ -65,6 +65,9 @@ def test_unknown_route_is_404_in_envelope(client: httpx.Client, method: str, pat
         (b"", "body"),
         (b"[1, 2]", "body"),
         (b"\xff\xfe", "body"),
+        (b"[" * 100_000, "body"),
+        (b'{"ids": [101], "isEnabled": NaN}', "body"),
+        (b'{"ids": [101], "isEnabled": false, "x": 1e999}', "body"),
         (b'{"isEnabled": false}', "ids"),
         (b'{"ids": [], "isEnabled": false}', "ids"),
         (b'{"ids": [101, "x"], "isEnabled": false}', "ids[1]"),
@@ -73,7 +76,7 @@ def test_unknown_route_is_404_in_envelope(client: httpx.Client, method: str, pat
     ],
 )
 def test_bad_body_is_400_naming_the_field(
-    client: httpx.Client, key: Callable[[], str], content: bytes, field: str
+    sandbox: SandboxHandle, client: httpx.Client, key: Callable[[], str], content: bytes, field: str
 ) -> None:
     r = client.patch(ENABLE, content=content, headers={"Idempotency-Key": key(), "Content-Type": "application/json"})
     assert r.status_code == 400
@@ -81,6 +84,7 @@ def test_bad_body_is_400_naming_the_field(
     assert error["code"] == "request_invalid"
     assert error["message"].startswith(field + ":")
     assert error["details"]["field"] == field
+    assert sandbox.calls()[-1]["code"] == "request_invalid"
 
 
 def test_missing_is_enabled_reads_as_false(
