@@ -32,7 +32,6 @@ from producer_helpers import (
 from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook
 
-from config.logging import configure_logging
 from config.redis import Keys
 from config.settings import Settings
 from producers.app import create_app
@@ -431,23 +430,21 @@ def test_concurrent_delivery_in_progress_is_409(client: TestClient, r: redis.Red
     assert resp.status_code == 409 and resp.json()["error"] == "in_progress"
 
 
-def test_no_secret_in_responses_reprs_or_logs(settings: Settings, mappings: Any, capsys: pytest.CaptureFixture) -> None:
-    configure_logging("json", "DEBUG")
-    try:
-        with TestClient(create_app(settings)) as client:
-            bodies = [
-                post_square(client, dumps(square_event()), key="wrong").text,
-                post_shopify(client, dumps(shopify_level()), secret="wrong").text,
-                post_standard(client, dumps(canonical_body()), secret=STANDARD_SECRETS[0], ts=1).text,
-                client.post("/v1/changes", json={}, headers=auth()).text,
-                client.post("/v1/changes", json={}, headers=auth(API_TOKENS[1] + "x")).text,
-                post_square(client, dumps(square_event(event_id="ok-1"))).text,
-            ]
-            structlog.get_logger("test").info("probe", authorization=f"Bearer {API_TOKENS[0]}", note=SQUARE_KEYS[1])
-            reprs = [repr(client.app.state.receiver)]  # type: ignore[attr-defined]
-    finally:
-        configure_logging("console", "WARNING")
-    logs = capsys.readouterr()
+def test_no_secret_in_responses_reprs_or_logs(
+    settings: Settings, mappings: Any, json_logs: pytest.CaptureFixture
+) -> None:
+    with TestClient(create_app(settings)) as client:
+        bodies = [
+            post_square(client, dumps(square_event()), key="wrong").text,
+            post_shopify(client, dumps(shopify_level()), secret="wrong").text,
+            post_standard(client, dumps(canonical_body()), secret=STANDARD_SECRETS[0], ts=1).text,
+            client.post("/v1/changes", json={}, headers=auth()).text,
+            client.post("/v1/changes", json={}, headers=auth(API_TOKENS[1] + "x")).text,
+            post_square(client, dumps(square_event(event_id="ok-1"))).text,
+        ]
+        structlog.get_logger("test").info("probe", authorization=f"Bearer {API_TOKENS[0]}", note=SQUARE_KEYS[1])
+        reprs = [repr(client.app.state.receiver)]  # type: ignore[attr-defined]
+    logs = json_logs.readouterr()
     for text in [*bodies, *reprs, logs.out, logs.err]:
         for secret in ALL_SECRETS:
             assert secret not in text
