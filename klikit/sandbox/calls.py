@@ -1,6 +1,8 @@
-"""The call record: one entry per partner call, in arrival order, with a rising ``seq``.
+"""The call record: one entry per partner call.
 
-Entries hold the method, path, idempotency key and parsed body; never any other header.
+``seq`` rises in the order calls finish (so polling with ``since`` never misses a call that was still
+running), ``ts`` is the arrival time. Entries hold the method, path, query, idempotency key and parsed
+body; never any other header. ``status`` is null when the connection was dropped.
 """
 
 from __future__ import annotations

@@ -87,6 +87,7 @@ class FaultState:
         self.scripts: list[Script] = []
 
     def set(self, config: FaultConfig) -> None:
+        """Replace the config; when it has a seed the random sequence restarts from that seed."""
         if config.seed != self.config.seed or config.seed is not None:
             self.rng = random.Random(config.seed)
         self.config = config

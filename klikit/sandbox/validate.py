@@ -47,6 +47,11 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return value
 
 
+def is_digits(value: Any) -> bool:
+    """An ASCII decimal string ("12"; not "²" or "-1"), short enough to be an id."""
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18
+
+
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -113,7 +118,7 @@ def visibilities(value: Any, field: str = "visibilities") -> dict[str, bool]:
     if not isinstance(value, dict):
         raise invalid(field, "must be an object of provider id to boolean")
     for key, flag in value.items():
-        if not (isinstance(key, str) and key.isdigit() and int(key) > 0):
+        if not (is_digits(key) and int(key) > 0):
             raise invalid(f"{field}.{key}", "provider ids must be positive integers as strings")
         if not isinstance(flag, bool):
             raise invalid(f"{field}.{key}", "must be a boolean")

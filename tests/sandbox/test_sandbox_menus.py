@@ -241,6 +241,18 @@ def test_sync_rejects_bad_schedules(api: Api, times: dict[str, Any]) -> None:
     assert r.json()["error"]["message"].startswith("sections.6825.availableTimes")
 
 
+@pytest.mark.parametrize("section_key", ["²", "-1", "x", "1" * 40])
+def test_sync_rejects_odd_section_keys(api: Api, section_key: str) -> None:
+    r = api.sync({section_key: {"sequence": 1}})
+    assert r.status_code == 400
+    assert r.json()["error"]["details"]["field"] == f"sections.{section_key}"
+
+
+def test_odd_provider_keys_are_invalid(api: Api) -> None:
+    r = api.write("PATCH", "/menus/items/101/visibilities", {"visibilities": {"²": True}})
+    assert r.status_code == 400
+
+
 def test_touching_slots_do_not_overlap(api: Api) -> None:
     times = {
         "1": {"disabled": False, "slots": [{"startTime": 800, "endTime": 1000}, {"startTime": 1000, "endTime": 1100}]}

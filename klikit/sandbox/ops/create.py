@@ -63,7 +63,7 @@ def _prices(value: Any) -> dict[str, Any]:
         raise invalid("prices", "must be an object provider id -> currency -> {price, takeAwayPrice}")
     for provider, by_currency in value.items():
         where = f"prices.{provider}"
-        if not (isinstance(provider, str) and provider.isdigit()):
+        if not v.is_digits(provider):
             raise invalid(where, "provider ids must be integers as strings")
         if not isinstance(by_currency, dict) or not by_currency:
             raise invalid(where, "must be an object currency code -> {price, takeAwayPrice}")

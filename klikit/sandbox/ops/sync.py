@@ -62,7 +62,7 @@ def parse_sync(ctx: OpContext) -> SyncRequest:
     sections: list[SectionSync] = []
     for raw_id, spec in raw_sections.items():
         where = f"sections.{raw_id}"
-        if not (isinstance(raw_id, str) and raw_id.isdigit()):
+        if not v.is_digits(raw_id):
             raise invalid(where, "section ids must be integers as strings")
         if not isinstance(spec, dict):
             raise invalid(where, "must be an object {sequence, availableTimes}")
