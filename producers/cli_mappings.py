@@ -38,7 +38,7 @@ def import_file(path: Annotated[Path, typer.Argument(help="CSV file", exists=Tru
         rows = parse_csv(path.read_text(encoding="utf-8-sig"))
     except MappingImportError as exc:
         for line in exc.errors:
-            console.print(f"[red]{path}: {line}[/red]")
+            console.print(f"[red]{path}: {line}[/red]", soft_wrap=True)
         raise typer.Exit(code=2) from None
     counts = _mappings().import_rows(rows)
     console.print(
