@@ -1,0 +1,236 @@
+"""``menusync dlq ...`` and ``menusync credentials ...``: look at, replay and drop dead letters.
+
+menusync dlq list [--business B] [--code C] [--limit N]   open dead letters, and a count per code
+menusync dlq show ID                                       one record (also a replayed one, for 7 days)
+menusync dlq replay ID [--new-key]                         put its targets back and nudge the flush
+menusync dlq drop ID                                       forget it (its targets stay as they are)
+menusync credentials clear BUSINESS                        lift the auth block after fixing the key
+
+Replay, by kind of record:
+
+- a write (``call`` with targets, also ``unplannable`` / ``credentials_missing``): the targets go back
+  to pending with ``Ledger.unblock`` (a target that a newer change has moved on is left alone: newer
+  wins) and the business's flush is nudged. ``--new-key`` bumps each target's replay nonce, so the
+  next write carries a new ``Idempotency-Key``. A ``state_idempotency_conflict`` (409: klikit holds
+  a *different* request under that key) can only be replayed with ``--new-key``; without it the
+  command says so and exits 2. Without ``--new-key`` klikit answers a replay of a key it already
+  applied from its idempotency cache, so the same write never applies twice.
+- a publish: the stores it named are marked touched again (a new publish generation, hence a new
+  key) and a publish is scheduled.
+- a ``message`` record (a message Dramatiq could not process): the business is nudged (flush) or a
+  publish is sent, whichever actor the message was for.
+
+A replayed record leaves the open list and the per-code counts, and stays readable with
+``dlq show`` for 7 days with ``replayed_at_ms`` set. ``drop`` removes it outright; its targets
+stay set aside until a newer change for them arrives.
+
+Nothing here prints a secret: records hold klikit request bodies and scrubbed reasons only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from workers.deadletters import DeadLetter
+from workers.flush import auth_block_key
+from workers.ledger import now_ms
+from workers.publish import PUBLISH_OPERATION
+from workers.runtime import Runtime, runtime
+from workers.status import ago
+
+dlq_app = typer.Typer(help="Dead letters: list, show, replay, drop.", no_args_is_help=True)
+credentials_app = typer.Typer(help="klikit credential health.", no_args_is_help=True)
+
+CONFLICT = "state_idempotency_conflict"
+REPLAYED_KEEP_S = 7 * 24 * 3600
+#: Exit code of a refused replay (a conflict without --new-key).
+EXIT_NEEDS_NEW_KEY = 2
+
+
+def _console() -> Console:
+    return Console(soft_wrap=False, width=200)
+
+
+def _get(rt: Runtime, dead_letter_id: str) -> DeadLetter:
+    record = rt.dead_letters.get(dead_letter_id)
+    if record is None:
+        _console().print(f"[red]no dead letter {dead_letter_id!r}[/red]")
+        raise typer.Exit(code=1)
+    return record
+
+
+def _status(record: DeadLetter) -> str:
+    return "replayed" if record.replayed_at_ms else "open"
+
+
+@dlq_app.command("list")
+def list_command(
+    business: Annotated[int | None, typer.Option("--business", "-b", help="Only this business.")] = None,
+    code: Annotated[str | None, typer.Option("--code", help="Only this error code.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many records, newest first.")] = 50,
+) -> None:
+    """Open dead letters, newest first, with a count per error code."""
+    rt = runtime()
+    console = _console()
+    counts = rt.dead_letters.counts_by_code(business)
+    summary = Table(title="dead letters by code" + (f" (business {business})" if business is not None else ""))
+    summary.add_column("code")
+    summary.add_column("count", justify="right")
+    for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        summary.add_row(name, str(n))
+    summary.add_row("[bold]total[/bold]", f"[bold]{sum(counts.values())}[/bold]")
+    console.print(summary)
+    records = [r for r in rt.dead_letters.list(business, limit=limit) if code is None or r.error_code == code]
+    if not records:
+        console.print("no open dead letters")
+        return
+    table = Table(title=f"open dead letters (newest {len(records)})")
+    for column in ("id", "business", "code", "http", "operation", "targets", "attempts", "last failure", "reason"):
+        table.add_column(column, overflow="fold")
+    now = now_ms()
+    for r in records:
+        table.add_row(
+            r.id,
+            str(r.business_id or "-"),
+            r.error_code,
+            str(r.http_status or "-"),
+            r.operation or r.actor or r.kind,
+            str(len(r.targets)),
+            str(r.attempts),
+            f"{ago(now - r.last_failure_ms)} ago",
+            r.reason[:60],
+        )
+    console.print(table)
+
+
+@dlq_app.command("show")
+def show_command(dead_letter_id: Annotated[str, typer.Argument(help="Dead-letter id (dl-...).")]) -> None:
+    """Everything recorded about one dead letter (JSON)."""
+    record = _get(runtime(), dead_letter_id)
+    payload = record.model_dump()
+    payload["status"] = _status(record)
+    typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+@dlq_app.command("replay")
+def replay_command(
+    dead_letter_id: Annotated[str, typer.Argument(help="Dead-letter id (dl-...).")],
+    new_key: Annotated[
+        bool, typer.Option("--new-key", help="Send the write under a new Idempotency-Key (required after a 409).")
+    ] = False,
+) -> None:
+    """Put a dead letter's work back into the pipeline, then mark it replayed."""
+    from workers import actors
+
+    rt = runtime()
+    console = _console()
+    record = _get(rt, dead_letter_id)
+    if record.replayed_at_ms:
+        console.print(f"[yellow]{record.id} was already replayed; nothing to do[/yellow]")
+        raise typer.Exit(code=1)
+    b = record.business_id
+    if record.error_code == CONFLICT and not new_key:
+        console.print(
+            f"[red]{record.id} is a {CONFLICT}: klikit holds a different request under key "
+            f"{record.idempotency_key}. Replaying it under the same key would fail again; "
+            "replay with --new-key.[/red]"
+        )
+        raise typer.Exit(code=EXIT_NEEDS_NEW_KEY)
+    if b is None:
+        console.print(f"[red]{record.id} names no business: nothing to replay; drop it with `menusync dlq drop`[/red]")
+        raise typer.Exit(code=1)
+    if record.targets:
+        back = rt.ledger.unblock(b, [(t, v) for t, v in record.targets], new_key=new_key)
+        actors.nudge([b])
+        superseded = len(record.targets) - back
+        console.print(
+            f"replayed {record.id}: {back} target(s) pending again"
+            + (" under a new idempotency key" if new_key else "")
+            + (f", {superseded} already superseded by newer changes" if superseded else "")
+            + f"; flush of business {b} nudged"
+        )
+    elif record.operation == PUBLISH_OPERATION or record.actor == "publish_business":
+        _replay_publish(rt, record, b)
+        console.print(f"replayed {record.id}: publish of business {b} scheduled (new generation)")
+    else:
+        actors.nudge([b])
+        console.print(f"replayed {record.id}: flush of business {b} nudged")
+    if rt.redis.get(auth_block_key(rt, b)):
+        console.print(
+            f"[yellow]business {b}'s credential is still blocked: flushes stay stopped until "
+            f"`menusync credentials clear {b}`[/yellow]"
+        )
+    _mark_replayed(rt, record)
+
+
+def _replay_publish(rt: Runtime, record: DeadLetter, business_id: int) -> None:
+    from workers import actors
+    from workers.publish_state import ALL_STORES, PublishTracker
+
+    body = record.body if isinstance(record.body, dict) else {}
+    stores = [f"{s['brandID']}:{s['branchID']}" for s in body.get("stores", []) if isinstance(s, dict)]
+    tracker = PublishTracker(rt.redis, rt.keys, business_id)
+    if tracker.touch(stores or [ALL_STORES], rt.settings.publish_quiet_ms):
+        actors.send_publish(business_id, 0)
+
+
+def _mark_replayed(rt: Runtime, record: DeadLetter) -> None:
+    """Leave the open index and the counts; keep the record readable for a week."""
+    rt.dead_letters.drop(record.id)
+    replayed = record.model_copy(update={"replayed_at_ms": now_ms()})
+    rt.redis.set(rt.keys("dlq", "item", record.id), replayed.model_dump_json(), ex=REPLAYED_KEEP_S)
+
+
+@dlq_app.command("drop")
+def drop_command(dead_letter_id: Annotated[str, typer.Argument(help="Dead-letter id (dl-...).")]) -> None:
+    """Forget a dead letter. Its targets stay set aside until a newer change for them arrives."""
+    rt = runtime()
+    record = _get(rt, dead_letter_id)
+    rt.dead_letters.drop(record.id)
+    rt.redis.delete(rt.keys("dlq", "item", record.id))
+    _console().print(f"dropped {record.id} ({record.error_code}, {len(record.targets)} target(s))")
+
+
+@credentials_app.command("clear")
+def clear_command(business: Annotated[int, typer.Argument(help="klikit business id.")]) -> None:
+    """Lift the auth block of a business (after fixing its key) and nudge its flush."""
+    from workers import actors
+
+    rt = runtime()
+    key = auth_block_key(rt, business)
+    code = rt.redis.get(key)
+    if not code:
+        _console().print(f"business {business}: credential not blocked; nothing to clear")
+        return
+    rt.redis.delete(key)
+    actors.nudge([business])
+    _console().print(
+        f"business {business}: auth block ({code}) cleared; flush nudged. Its auth dead letters stay open: "
+        "replay them with `menusync dlq replay ID`."
+    )
+
+
+@credentials_app.command("status")
+def credentials_status_command() -> None:
+    """Credential health of every business the ledger knows."""
+    rt = runtime()
+    table = Table(title="credentials")
+    table.add_column("business")
+    table.add_column("configured")
+    table.add_column("health")
+    configured: set[int] = set()
+    try:
+        configured = set(rt.credentials.businesses())
+    except Exception as exc:
+        _console().print(f"[yellow]credentials file not readable: {exc}[/yellow]")
+    for b in sorted(set(rt.ledger.businesses()) | configured):
+        blocked = rt.redis.get(auth_block_key(rt, b))
+        table.add_row(
+            str(b), "yes" if b in configured else "[red]no[/red]", f"[red]blocked: {blocked}[/red]" if blocked else "ok"
+        )
+    _console().print(table)

@@ -1,0 +1,285 @@
+"""``menusync status``: what the running system is doing, per business and per queue.
+
+Per business: changes pending and applied (ledger stats), the age of the oldest pending
+change, the last publish and its outcome (``publish:last:B``, or a newer publish dead
+letter), the publish due (``publish:B``), dead letters by code, credential health
+(``credential:blocked:B``), whether a flush holds the lease.
+
+Per queue (Dramatiq's Redis broker, namespace ``<prefix>-dramatiq``): messages ready,
+in flight (fetched, not yet acked), delayed (retries and debounce timers), the oldest
+delayed message (age since first enqueued and how overdue its ETA is) and Dramatiq's own
+dead-letter queue. With a RabbitMQ broker the depths come from RabbitMQ itself.
+
+Everything is read-only. ``--json`` prints the same report as JSON (for scripts).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.table import Table
+
+from workers.flush import auth_block_key
+from workers.ledger import now_ms
+from workers.publish import PUBLISH_OPERATION
+from workers.runtime import Runtime, runtime
+
+QUEUES = ("menusync-flush", "menusync-publish")
+#: At most this many delayed messages are decoded per queue to find the oldest.
+DELAYED_SCAN_LIMIT = 5_000
+
+
+@dataclass
+class BusinessStatus:
+    business_id: int
+    pending: int
+    oldest_pending_age_ms: int | None
+    recorded: int
+    superseded: int
+    applied: int
+    dead: int
+    last_publish_at_ms: int | None
+    last_publish_outcome: str
+    publish_due_in_ms: int | None
+    publish_waiting_since_ms: int | None
+    dead_letters: dict[str, int]
+    credential: str
+    flushing: bool
+
+
+@dataclass
+class QueueStatus:
+    queue: str
+    ready: int | None
+    in_flight: int | None
+    delayed: int | None
+    oldest_delayed_age_ms: int | None = None
+    oldest_delayed_overdue_ms: int | None = None
+    dead: int | None = None
+
+
+@dataclass
+class StatusReport:
+    at_ms: int
+    prefix: str
+    broker: str
+    businesses: list[BusinessStatus] = field(default_factory=list)
+    queues: list[QueueStatus] = field(default_factory=list)
+    dead_letters_total: dict[str, int] = field(default_factory=dict)
+
+
+def business_status(rt: Runtime, business_id: int, now: int) -> BusinessStatus:
+    r, k = rt.redis, rt.keys
+    stats = rt.ledger.stats(business_id)
+    oldest = rt.ledger.oldest_pending_ms(business_id)
+    last = r.hgetall(k("publish", "last", business_id))
+    last_at = int(last["at_ms"]) if last.get("at_ms") else None
+    outcome = f"ok (generation {last.get('generation', '?')})" if last_at else "never"
+    for record in rt.dead_letters.list(business_id, limit=50):
+        if record.operation == PUBLISH_OPERATION and (last_at is None or record.last_failure_ms > last_at):
+            outcome = f"dead-lettered: {record.error_code}"
+            last_at = record.last_failure_ms
+            break
+    publish = r.hgetall(k("publish", business_id))
+    due = int(publish["due"]) - now if publish.get("due") else None
+    first = int(publish["first"]) if publish.get("first") else None
+    blocked = r.get(auth_block_key(rt, business_id))
+    return BusinessStatus(
+        business_id=business_id,
+        pending=rt.ledger.pending_count(business_id),
+        oldest_pending_age_ms=now - oldest if oldest is not None else None,
+        recorded=stats.get("recorded", 0),
+        superseded=stats.get("superseded", 0),
+        applied=stats.get("applied", 0),
+        dead=stats.get("dead", 0),
+        last_publish_at_ms=last_at,
+        last_publish_outcome=outcome,
+        publish_due_in_ms=due,
+        publish_waiting_since_ms=now - first if first else None,
+        dead_letters=rt.dead_letters.counts_by_code(business_id),
+        credential=f"blocked: {blocked}" if blocked else "ok",
+        flushing=bool(r.exists(k("lease", business_id))),
+    )
+
+
+def _oldest_delayed(r: Any, msgs_key: str, now: int) -> tuple[int | None, int | None]:
+    """(age since first enqueued, ms past its ETA) of the oldest delayed message in a ``.DQ.msgs`` hash."""
+    oldest_ts: int | None = None
+    earliest_eta: int | None = None
+    for n, (_, raw) in enumerate(r.hscan_iter(msgs_key, count=500)):
+        if n >= DELAYED_SCAN_LIMIT:
+            break
+        try:
+            message = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        ts = message.get("message_timestamp")
+        eta = (message.get("options") or {}).get("eta")
+        if isinstance(ts, int):
+            oldest_ts = ts if oldest_ts is None else min(oldest_ts, ts)
+        if isinstance(eta, int):
+            earliest_eta = eta if earliest_eta is None else min(earliest_eta, eta)
+    age = now - oldest_ts if oldest_ts is not None else None
+    overdue = max(0, now - earliest_eta) if earliest_eta is not None else None
+    return age, overdue
+
+
+def redis_queue_status(rt: Runtime, queue: str, now: int) -> QueueStatus:
+    r = rt.redis
+    ns = f"{rt.settings.prefix}-dramatiq"
+    base, delayed = f"{ns}:{queue}", f"{ns}:{queue}.DQ"
+    pipe = r.pipeline(transaction=False)
+    pipe.llen(base)
+    pipe.hlen(f"{base}.msgs")
+    pipe.hlen(f"{delayed}.msgs")
+    pipe.zcard(f"{base}.XQ")
+    ready, stored, delayed_count, dead = pipe.execute()
+    age, overdue = _oldest_delayed(r, f"{delayed}.msgs", now) if delayed_count else (None, None)
+    return QueueStatus(
+        queue=queue,
+        ready=int(ready),
+        in_flight=max(0, int(stored) - int(ready)),
+        delayed=int(delayed_count),
+        oldest_delayed_age_ms=age,
+        oldest_delayed_overdue_ms=overdue,
+        dead=int(dead),
+    )
+
+
+def rabbitmq_queue_status(queue: str) -> QueueStatus:
+    from workers.actors import broker
+
+    try:
+        ready, delayed, dead = broker.get_queue_message_counts(queue)  # type: ignore[attr-defined]
+    except Exception:
+        return QueueStatus(queue=queue, ready=None, in_flight=None, delayed=None)
+    return QueueStatus(queue=queue, ready=ready, in_flight=None, delayed=delayed, dead=dead)
+
+
+def collect(rt: Runtime | None = None, business_id: int | None = None) -> StatusReport:
+    """The status report (read-only)."""
+    rt = rt or runtime()
+    now = now_ms()
+    amqp = rt.settings.effective_broker_url.startswith(("amqp://", "amqps://"))
+    report = StatusReport(at_ms=now, prefix=rt.settings.prefix, broker="rabbitmq" if amqp else "redis")
+    ids = [business_id] if business_id is not None else rt.ledger.businesses()
+    report.businesses = [business_status(rt, b, now) for b in ids]
+    report.queues = [rabbitmq_queue_status(q) if amqp else redis_queue_status(rt, q, now) for q in QUEUES]
+    report.dead_letters_total = rt.dead_letters.counts_by_code(business_id)
+    return report
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+
+def ago(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _num(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def render(report: StatusReport) -> Group:
+    now = report.at_ms
+    businesses = Table(title=f"menusync status — prefix {report.prefix}, broker {report.broker}", expand=False)
+    for column in (
+        "business",
+        "pending",
+        "oldest pending",
+        "applied",
+        "recorded / superseded",
+        "last publish",
+        "publish due",
+        "dead letters",
+        "credential",
+    ):
+        businesses.add_column(column)
+    for b in report.businesses:
+        oldest = ago(b.oldest_pending_age_ms)
+        if b.oldest_pending_age_ms is not None and b.oldest_pending_age_ms > 30_000:
+            oldest = f"[red]{oldest}[/red]"
+        last = "never" if b.last_publish_at_ms is None else f"{ago(now - b.last_publish_at_ms)} ago"
+        if b.last_publish_at_ms is not None:
+            style = "red" if b.last_publish_outcome.startswith("dead") else "green"
+            last += f" [{style}]{b.last_publish_outcome}[/{style}]"
+        if b.publish_due_in_ms is None:
+            due = "-"
+        elif b.publish_due_in_ms >= 0:
+            due = f"in {ago(b.publish_due_in_ms)}"
+        else:
+            due = f"[yellow]overdue {ago(-b.publish_due_in_ms)}[/yellow]"
+        dead = ", ".join(f"{code} {n}" for code, n in sorted(b.dead_letters.items())) or "0"
+        if b.dead_letters:
+            dead = f"[red]{dead}[/red]"
+        credential = b.credential if b.credential == "ok" else f"[red]{b.credential}[/red]"
+        pending = f"{b.pending}{' (flushing)' if b.flushing else ''}"
+        businesses.add_row(
+            str(b.business_id),
+            pending,
+            oldest,
+            str(b.applied),
+            f"{b.recorded} / {b.superseded}",
+            last,
+            due,
+            dead,
+            credential,
+        )
+    if not report.businesses:
+        businesses.add_row("(none yet)", *[""] * 8)
+    queues = Table(title="queues", expand=False)
+    for column in ("queue", "ready", "in flight", "delayed", "oldest delayed", "overdue", "dramatiq dead"):
+        queues.add_column(column)
+    for q in report.queues:
+        overdue = ago(q.oldest_delayed_overdue_ms)
+        if q.oldest_delayed_overdue_ms and q.oldest_delayed_overdue_ms > 5_000:
+            overdue = f"[red]{overdue}[/red]"
+        queues.add_row(
+            q.queue,
+            _num(q.ready),
+            _num(q.in_flight),
+            _num(q.delayed),
+            ago(q.oldest_delayed_age_ms),
+            overdue,
+            _num(q.dead),
+        )
+    return Group(businesses, queues)
+
+
+def status_command(
+    business: Annotated[int | None, typer.Option("--business", "-b", help="Only this business.")] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes with --watch.")] = 2.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Per business: pending and applied changes, publishes, dead letters, credential health; queue depths."""
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    rt = runtime()
+    if as_json:
+        typer.echo(json.dumps(asdict(collect(rt, business)), indent=2))
+        return
+    if not watch:
+        console.print(render(collect(rt, business)))
+        return
+    from rich.live import Live
+
+    with Live(render(collect(rt, business)), console=console, refresh_per_second=4) as live:
+        try:
+            while True:
+                time.sleep(max(0.2, interval))
+                live.update(render(collect(rt, business)))
+        except KeyboardInterrupt:
+            pass

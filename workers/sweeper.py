@@ -1,0 +1,117 @@
+"""The sweeper: the safety net for a lost nudge or a lost publish message (design.md section 1.5).
+
+:func:`sweep_once` looks at every business the ledger knows and
+
+- **re-nudges a stranded flush**: its oldest pending target is older than
+  ``settings.sweep_stale_after_s``, nobody holds its flush lease, its credential is not
+  blocked (an auth dead letter stops flushes on purpose) and no flush message is believed
+  to be scheduled (the ``flush:scheduled`` flag, which expires with its delay plus the
+  lease TTL, so a lost message can hide behind it only that long). It then sends a forced
+  nudge (``workers.actors.nudge([b], force=True)``). Leaving businesses with a scheduled
+  flush alone matters during a klikit outage: forcing past the flag would add one more
+  flush message every sweep and defeat the retry backoff.
+- **re-sends a stranded publish**: the business's publish state says a publish message is
+  pending (``scheduled``) but neither that time nor the start of the current unpublished
+  burst (``first``, reset by every publish) is within ``publish_max_wait_ms + 30 s``: a
+  healthy publish happens at least once per ``max_wait``. It sends
+  ``workers.actors.send_publish(b, 0)`` and moves ``scheduled`` to now, so one stranded
+  publish is re-sent at most once per window.
+
+The scheduler process (``python -m producers.scheduler``) calls it every
+``settings.sweep_interval_s``. It is idempotent and cheap: a few Redis reads per business.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from workers.flush import auth_block_key
+from workers.lease import BusinessLease
+from workers.ledger import now_ms
+from workers.publish_state import PublishTracker
+from workers.runtime import Runtime, runtime
+
+log = structlog.get_logger("menusync.sweeper")
+
+#: How much longer than ``publish_max_wait_ms`` a pending publish may go unpublished before a re-send.
+PUBLISH_GRACE_MS = 30_000
+
+# Move ``scheduled`` to now only if the publish state still exists (a publish may have cleared it meanwhile).
+_RESCHEDULE = """
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HEXISTS', KEYS[1], 'scheduled') == 1 then
+  redis.call('HSET', KEYS[1], 'scheduled', ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
+    """One pass over every business. Answers counts: ``businesses``, ``stale``, ``nudged``,
+    ``skipped_leased``, ``skipped_scheduled``, ``skipped_blocked``, ``publishes_resent``."""
+    from workers import actors  # importing the actors builds the broker: only when a sweep runs
+
+    rt = rt or runtime()
+    s = rt.settings
+    counts = dict.fromkeys(
+        (
+            "businesses",
+            "stale",
+            "nudged",
+            "skipped_leased",
+            "skipped_scheduled",
+            "skipped_blocked",
+            "publishes_resent",
+        ),
+        0,
+    )
+    now = now_ms()
+    stale_ms = int(s.sweep_stale_after_s * 1000)
+    publish_stale_ms = s.publish_max_wait_ms + PUBLISH_GRACE_MS
+    reschedule: Any = rt.redis.register_script(_RESCHEDULE)
+    for business_id in rt.ledger.businesses():
+        counts["businesses"] += 1
+        oldest = rt.ledger.oldest_pending_ms(business_id)
+        if oldest is not None and now - oldest >= stale_ms:
+            counts["stale"] += 1
+            reason = _flush_skip_reason(rt, business_id)
+            if reason is not None:
+                counts[f"skipped_{reason}"] += 1
+            elif actors.nudge([business_id], force=True):
+                counts["nudged"] += 1
+                log.warning(
+                    "sweeper re-nudged a stranded business",
+                    business_id=business_id,
+                    oldest_pending_age_ms=now - oldest,
+                    pending=rt.ledger.pending_count(business_id),
+                )
+        tracker = PublishTracker(rt.redis, rt.keys, business_id)
+        raw = tracker.raw()
+        scheduled = int(raw.get("scheduled", 0) or 0)
+        if not scheduled:
+            continue
+        newest_sign_of_life = max(scheduled, int(raw.get("first", 0) or 0))
+        if now - newest_sign_of_life < publish_stale_ms:
+            continue
+        if reschedule(keys=[tracker.state_key], args=[now]):
+            actors.send_publish(business_id, 0)
+            counts["publishes_resent"] += 1
+            log.warning(
+                "sweeper re-sent a stranded publish",
+                business_id=business_id,
+                pending_for_ms=now - newest_sign_of_life,
+            )
+    return counts
+
+
+def _flush_skip_reason(rt: Runtime, business_id: int) -> str | None:
+    """Why a stale business must not be nudged now (``None``: nudge it)."""
+    if rt.redis.get(auth_block_key(rt, business_id)):
+        return "blocked"
+    if BusinessLease(rt.redis, rt.keys, business_id, rt.settings.lease_ttl_ms).held_by_anyone():
+        return "leased"
+    if rt.redis.exists(rt.keys("flush", "scheduled", business_id)):
+        return "scheduled"
+    return None
