@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from producers import cli_change, cli_mappings
+from workers import cli_ops, status
 
 app = typer.Typer(
     name="menusync",
@@ -18,6 +19,9 @@ app = typer.Typer(
 )
 app.add_typer(cli_change.app, name="change")
 app.add_typer(cli_mappings.app, name="mappings")
+app.command("status")(status.status_command)
+app.add_typer(cli_ops.dlq_app, name="dlq")
+app.add_typer(cli_ops.credentials_app, name="credentials")
 
 
 def main() -> None:
