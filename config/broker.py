@@ -50,6 +50,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
             url=url,
             namespace=f"{settings.prefix}-dramatiq",
             heartbeat_timeout=settings.heartbeat_timeout_ms,
+            maintenance_chance=settings.broker_maintenance_chance,
             middleware=middleware,
         )
     return broker

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     # Flush
     flush_window_ms: int = 100
-    lease_ttl_ms: int = 30_000
+    lease_ttl_ms: int = 60_000
     enable_batch_size: int = 500
     retry_max_age_s: float = 600.0
     """Age of a failing write after which it is dead-lettered instead of retried."""
@@ -66,6 +66,9 @@ class Settings(BaseSettings):
 
     # Broker
     heartbeat_timeout_ms: int = 15_000
+    broker_maintenance_chance: int = 10_000
+    """Redis broker commands per million that run queue maintenance (re-queueing a dead worker's
+    messages); Dramatiq's default of 1,000 can leave them unclaimed for minutes on a quiet queue."""
     worker_processes: int = 2
     worker_threads: int = 8
 

@@ -20,7 +20,7 @@ import dramatiq
 import structlog
 
 from config.credentials import CredentialsError
-from klikit.errors import KlikitError, RateLimited
+from klikit.errors import ClientUsageError, KlikitError, RateLimited
 from klikit.paths import OPERATIONS
 from workers.breaker import Breaker
 from workers.budget import RateBudget
@@ -172,6 +172,12 @@ def _flush_round(
             response = client.send(
                 call.operation, body=call.body, path_id=call.path_id, idempotency_key=call.idempotency_key
             )
+        except ClientUsageError as usage:
+            # The client refused to send (a planner bug, not klikit's answer): never retried.
+            error = KlikitError(str(usage), code="client_usage_error")
+            _dead_letter_call(rt, business_id, call, error, 1, now_ms())
+            result.progressed = True
+            continue
         except KlikitError as error:
             action = classify(error)
             KLIKIT_CALLS.labels(operation=call.operation, outcome=action.value).inc()

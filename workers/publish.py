@@ -19,7 +19,7 @@ from klikit.errors import KlikitError, RateLimited
 from workers.budget import RateBudget
 from workers.changes import Store
 from workers.deadletters import DeadLetter
-from workers.debounce import Verdict, decide
+from workers.debounce import FLUSH_POLL_MS, Verdict, decide
 from workers.flush import FlushDeferred, auth_block_key
 from workers.idempotency import idempotency_key
 from workers.lease import BusinessLease
@@ -81,6 +81,11 @@ def publish_business_now(rt: Runtime, business_id: int, send_publish: Callable[[
         return
     bound = log.bind(business_id=business_id, generation=state.generation, idempotency_key=key, stores=len(stores))
     last_write = int(tracker.raw().get("last_write", 0) or 0)
+    # At most one publish per business in flight, even if the sweeper re-sent the message.
+    in_flight = rt.keys("publish", "in_flight", business_id)
+    if not rt.redis.set(in_flight, 1, nx=True, px=s.lease_ttl_ms):
+        send_publish(business_id, FLUSH_POLL_MS)
+        return
     try:
         response = rt.client(business_id).send(PUBLISH_OPERATION, body=body, idempotency_key=key)
     except KlikitError as error:
@@ -106,6 +111,8 @@ def publish_business_now(rt: Runtime, business_id: int, send_publish: Callable[[
         if action is Action.AUTH_STOP:
             rt.redis.set(auth_block_key(rt, business_id), error.code)
         return
+    finally:
+        rt.redis.delete(in_flight)
     KLIKIT_CALLS.labels(operation=PUBLISH_OPERATION, outcome="applied").inc()
     PUBLISHES.labels(outcome="applied").inc()
     rt.failures.clear(key)
@@ -113,7 +120,12 @@ def publish_business_now(rt: Runtime, business_id: int, send_publish: Callable[[
         WRITE_TO_PUBLISH.observe(max(0, now_ms() - last_write) / 1000)
     rt.redis.hset(
         rt.keys("publish", "last", business_id),
-        mapping={"at_ms": now_ms(), "generation": state.generation, "request_id": response.request_id or ""},
+        mapping={
+            "at_ms": now_ms(),
+            "generation": state.generation,
+            "request_id": response.request_id or "",
+            "outcome": "published",
+        },
     )
     bound.info("menu published", request_id=response.request_id)
     if not tracker.complete(state.generation):
@@ -150,5 +162,9 @@ def _dead_letter(
     if key:
         rt.failures.clear(key)
     tracker.drop(generation)
+    rt.redis.hset(
+        rt.keys("publish", "last", business_id),
+        mapping={"at_ms": now_ms(), "generation": generation, "request_id": record.request_id or "", "outcome": code},
+    )
     DEAD_LETTERS.labels(code=code).inc()
     log.error("publish dead-lettered", business_id=business_id, dead_letter_id=record.id, code=code)
