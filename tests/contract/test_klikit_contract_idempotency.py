@@ -123,10 +123,6 @@ def test_a_store_never_published_has_an_empty_menu(client: KlikitClient) -> None
     assert client.get_menu(1615, 1294).data["menu"]["sections"] == []
 
 
-@pytest.mark.xfail(
-    reason="sandbox treats any different kept schedule as a collision; the reference describes a time-overlap check",
-    strict=False,
-)
 def test_sync_accepts_a_schedule_that_does_not_overlap_the_kept_one(client: KlikitClient) -> None:
     morning = {"1": {"slots": [{"startTime": 800, "endTime": 1000}]}}
     afternoon = {"1": {"slots": [{"startTime": 1200, "endTime": 1400}]}}

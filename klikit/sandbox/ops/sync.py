@@ -91,13 +91,34 @@ def _subtree(business: Business, root: Entity) -> list[Entity]:
     return out
 
 
+def _slots(day: Any) -> list[tuple[int, int]]:
+    if not isinstance(day, dict) or day.get("disabled"):
+        return []
+    return [(int(slot["startTime"]), int(slot["endTime"])) for slot in day.get("slots", [])]
+
+
+def _overlaps(kept: dict[str, Any], incoming: dict[str, Any]) -> bool:
+    """True when a slot of ``incoming`` overlaps a slot the store keeps on the same weekday.
+
+    Sending the very schedule the store keeps is not a collision.
+    """
+    if kept == incoming:
+        return False
+    for weekday, day in incoming.items():
+        for start, end in _slots(day):
+            for kept_start, kept_end in _slots(kept.get(weekday)):
+                if start < kept_end and kept_start < end:
+                    return True
+    return False
+
+
 def check_collisions(request: SyncRequest) -> None:
     if "availableTimes" not in request.persist:
         return
     for store in request.stores:
         for item in request.sections:
             kept = store.overrides.get(item.section.id, {}).get("availableTimes")
-            if item.available_times and kept is not None and kept != item.available_times:
+            if item.available_times and kept is not None and _overlaps(kept, item.available_times):
                 raise ApiError(
                     "request_invalid",
                     f"sections.{item.section.id}.availableTimes: overlaps the schedule store "
