@@ -26,7 +26,12 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     """A broker for ``settings`` with menusync's middleware stack (dead letters included)."""
     from workers.middleware import DeadLetters, LogContext
 
+    # Dramatiq runs "after" hooks in reverse order: DeadLetters sits before Retries so that it
+    # sees a message only once Retries has decided it failed for good; LogContext comes first
+    # so that its context stays bound until every other hook has logged.
     middleware: list[dramatiq.Middleware] = [
+        LogContext(),
+        DeadLetters(),
         AgeLimit(),
         TimeLimit(time_limit=120_000),
         ShutdownNotifications(),
@@ -34,11 +39,9 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         Pipelines(),
         Retries(min_backoff=settings.retry_min_backoff_ms, max_backoff=settings.retry_max_backoff_ms),
         CurrentMessage(),
-        LogContext(),
-        DeadLetters(),
     ]
     if settings.worker_metrics:
-        middleware.insert(0, Prometheus())
+        middleware.append(Prometheus())
     url = settings.effective_broker_url
     broker: dramatiq.Broker
     if url.startswith(("amqp://", "amqps://")):
