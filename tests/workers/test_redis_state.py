@@ -1,0 +1,141 @@
+"""The Redis-side state, against a real Redis: ledger, lease, budget, publish debounce, dead letters."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from config.redis import Keys
+from workers.budget import RateBudget
+from workers.changes import Change, Store, Target
+from workers.deadletters import DeadLetter, DeadLetterStore
+from workers.lease import BusinessLease, LeaseLost
+from workers.ledger import Ledger
+from workers.publish_state import PublishTracker
+
+STORE = Store(brand_id=5297, branch_id=1293)
+
+
+def _target(entity: int = 101) -> Target:
+    return Target(business_id=398, store=STORE, level="item", entity_id=entity, field="enabled")
+
+
+def _change(at_ms: int, value: bool, entity: int = 101) -> Change:
+    return Change(id=f"c{at_ms}", target=_target(entity), value=value, occurred_at_ms=at_ms)
+
+
+def test_ledger_keeps_the_newest_version_under_concurrent_writers(r: Any, keys: Keys) -> None:
+    ledger = Ledger(r, keys)
+    changes = [_change(1000 + i, i % 2 == 0) for i in range(200)]
+
+    def record(chunk: list[Change]) -> None:
+        for c in chunk:
+            ledger.record([c])
+
+    threads = [threading.Thread(target=record, args=(changes[i::4][::-1],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    value, version = ledger.desired(_target())  # type: ignore[misc]
+    assert value == changes[-1].value
+    assert version.startswith(f"{1199:015d}.")
+    stats = ledger.stats(398)
+    assert stats["recorded"] + stats["superseded"] == 200
+
+
+def test_an_equal_event_time_is_tie_broken_by_ingest_order(r: Any, keys: Keys) -> None:
+    ledger = Ledger(r, keys)
+    first, second = ledger.record([_change(5, False), _change(5, True)])
+    assert first and second and second > first
+    assert ledger.desired(_target()) == (True, second)
+
+
+def test_applied_leaves_a_newer_change_pending(r: Any, keys: Keys) -> None:
+    ledger = Ledger(r, keys)
+    [v1] = ledger.record([_change(10, False)])
+    [v2] = ledger.record([_change(20, True)])
+    assert v1 and v2
+    ledger.mark_applied(398, [(_target().key(), v1)])
+    assert [row.version for row in ledger.pending(398)] == [v2]
+    ledger.mark_applied(398, [(_target().key(), v2)])
+    assert ledger.pending(398) == []
+    # An older change after the newer one was applied is superseded, never re-applied.
+    assert ledger.record([_change(15, False)]) == [None]
+    assert ledger.pending(398) == []
+
+
+def test_expect_version_records_only_if_nothing_newer_came_first(r: Any, keys: Keys) -> None:
+    ledger = Ledger(r, keys)
+    [v1] = ledger.record([_change(10, False)])
+    assert ledger.record([_change(30, True)], expect_versions=[v1]) != [None]
+    [v3] = ledger.record([_change(40, False)])
+    assert ledger.record([_change(50, True)], expect_versions=[v1]) == [None]
+    assert ledger.desired(_target()) == (False, v3)
+
+
+def test_dead_targets_leave_pending_and_replay_puts_them_back_with_a_new_nonce(r: Any, keys: Keys) -> None:
+    ledger = Ledger(r, keys)
+    [v1] = ledger.record([_change(10, False)])
+    assert v1
+    ledger.mark_dead(398, [(_target().key(), v1)], "dl-1")
+    assert ledger.pending(398) == [] and ledger.dead_targets(398) == {_target().key(): "dl-1"}
+    assert ledger.unblock(398, [(_target().key(), v1)], new_key=True) == 1
+    [row] = ledger.pending(398)
+    assert row.nonce == 1 and row.version == v1
+    # A newer change moved on: replaying the old version puts nothing back.
+    ledger.mark_dead(398, [(_target().key(), v1)], "dl-2")
+    ledger.record([_change(20, True)])
+    assert ledger.unblock(398, [(_target().key(), v1)], new_key=False) == 0
+
+
+def test_lease_is_exclusive_and_a_nudge_while_held_means_flush_again(r: Any, keys: Keys) -> None:
+    a, b = BusinessLease(r, keys, 398, 5000), BusinessLease(r, keys, 398, 5000)
+    assert a.acquire() and not b.acquire()
+    r.set(a.dirty_key, 1)  # a nudge arrived while a held the lease
+    assert a.try_release() is False and a.token is not None
+    assert a.try_release() is True
+    assert b.acquire()
+    b.renew()
+    r.delete(b.key)  # expired
+    with pytest.raises(LeaseLost):
+        b.renew()
+
+
+def test_budget_allows_the_burst_then_paces_and_a_429_pushes_everyone_back(r: Any, keys: Keys) -> None:
+    budget = RateBudget(r, keys, 398, per_minute=600, burst=5)  # one request per 100 ms
+    assert [budget.take() for _ in range(5)] == [0] * 5
+    wait = budget.take()
+    assert 0 < wait <= 100
+    other_process = RateBudget(r, keys, 398, per_minute=600, burst=5)
+    other_process.penalize(2000)
+    assert budget.take() > 1500
+
+
+def test_publish_state_compare_and_set_on_the_generation(r: Any, keys: Keys) -> None:
+    tracker = PublishTracker(r, keys, 398)
+    assert tracker.touch(["5297:1293"], 3000) is True  # first write: send the publish message
+    assert tracker.touch(["5297:5913"], 3000) is False  # one pending message per business
+    state = tracker.state()
+    assert tracker.stores() == {"5297:1293", "5297:5913"}
+    tracker.touch(["5297:1293"], 3000)  # a write lands during the publish call
+    assert tracker.complete(state.generation) is False
+    assert tracker.complete(tracker.state().generation) is True
+    assert tracker.state().empty
+    # Generations never repeat, so publish idempotency keys never repeat either.
+    tracker.touch(["5297:1293"], 3000)
+    assert tracker.state().generation > state.generation + 1
+
+
+def test_dead_letter_store_lists_counts_and_drops(r: Any, keys: Keys) -> None:
+    store = DeadLetterStore(r, keys)
+    a = store.add(DeadLetter(business_id=398, error_code="state_idempotency_conflict", http_status=409))
+    store.add(DeadLetter(business_id=398, error_code="request_invalid", http_status=400))
+    store.add(DeadLetter(business_id=1001, error_code="request_invalid", http_status=400))
+    assert store.count() == 3 and store.count(398) == 2
+    assert store.counts_by_code() == {"state_idempotency_conflict": 1, "request_invalid": 2}
+    assert store.get(a.id) == a
+    assert store.drop(a.id) and not store.drop(a.id)
+    assert store.counts_by_code(398) == {"request_invalid": 1}
