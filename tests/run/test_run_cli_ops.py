@@ -1,0 +1,148 @@
+"""``menusync status``, ``dlq`` and ``credentials`` against real Redis (typer's CliRunner)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from producers.cli import app
+from workers.changes import Change, Store, Target
+from workers.deadletters import DeadLetter
+from workers.runtime import Runtime, runtime
+
+BUSINESS = 398
+STORE = Store(brand_id=5297, branch_id=1293)
+runner = CliRunner()
+
+
+@pytest.fixture
+def rt(r: Any) -> Iterator[Runtime]:
+    import workers.actors
+
+    workers.actors.broker.flush_all()
+    yield runtime()
+    workers.actors.broker.flush_all()
+
+
+def _dead_write(rt: Runtime, code: str, status: int, entity: int = 150) -> tuple[DeadLetter, str]:
+    target = Target(business_id=BUSINESS, store=STORE, level="item", entity_id=entity, field="enabled")
+    change = Change(id=f"c-{entity}", target=target, value=False, occurred_at_ms=1_795_000_000_000)
+    (version,) = rt.ledger.record([change])
+    assert version is not None
+    record = rt.dead_letters.add(
+        DeadLetter(
+            business_id=BUSINESS,
+            targets=[(target.key(), version)],
+            change_ids=[change.id],
+            operation="enable_items",
+            path="/v1/partner/menus/items/enable",
+            body={"ids": [entity], "isEnabled": False},
+            idempotency_key=f"ms1-test-{entity}",
+            error_code=code,
+            http_status=status,
+            request_id="req_test",
+            reason="scripted",
+        )
+    )
+    rt.ledger.mark_dead(BUSINESS, [(target.key(), version)], record.id)
+    assert rt.ledger.pending_count(BUSINESS) == 0
+    return record, target.key()
+
+
+def test_replaying_a_conflict_needs_a_new_key(rt: Runtime) -> None:
+    record, key = _dead_write(rt, "state_idempotency_conflict", 409)
+    refused = runner.invoke(app, ["dlq", "replay", record.id])
+    assert refused.exit_code == 2, refused.output
+    assert "--new-key" in refused.output
+    assert rt.ledger.pending_count(BUSINESS) == 0
+    assert rt.dead_letters.count(BUSINESS) == 1
+
+    done = runner.invoke(app, ["dlq", "replay", record.id, "--new-key"])
+    assert done.exit_code == 0, done.output
+    assert "1 target(s) pending again" in done.output
+    rows = rt.ledger.pending(BUSINESS)
+    assert [row.target.key() for row in rows] == [key]
+    assert rows[0].nonce == 1  # a new Idempotency-Key on the next write
+    assert rt.redis.exists(rt.keys("flush", "scheduled", BUSINESS))  # the flush was nudged
+    # Replayed: out of the open list and the counts, still readable by id.
+    assert rt.dead_letters.count() == 0
+    assert rt.dead_letters.counts_by_code() == {}
+    shown = runner.invoke(app, ["dlq", "show", record.id])
+    assert shown.exit_code == 0
+    assert json.loads(shown.output)["status"] == "replayed"
+    again = runner.invoke(app, ["dlq", "replay", record.id, "--new-key"])
+    assert again.exit_code == 1
+
+
+def test_replaying_a_plain_dead_letter_keeps_the_key(rt: Runtime) -> None:
+    record, key = _dead_write(rt, "resource_not_found", 404)
+    done = runner.invoke(app, ["dlq", "replay", record.id])
+    assert done.exit_code == 0, done.output
+    rows = rt.ledger.pending(BUSINESS)
+    assert [(row.target.key(), row.nonce) for row in rows] == [(key, 0)]
+
+
+def test_list_counts_by_code_and_drop(rt: Runtime) -> None:
+    a, _ = _dead_write(rt, "resource_not_found", 404, entity=151)
+    _dead_write(rt, "resource_not_found", 404, entity=152)
+    _dead_write(rt, "request_invalid", 400, entity=153)
+    listed = runner.invoke(app, ["dlq", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "resource_not_found" in listed.output and "request_invalid" in listed.output
+    assert a.id in listed.output
+    assert rt.dead_letters.counts_by_code() == {"resource_not_found": 2, "request_invalid": 1}
+    dropped = runner.invoke(app, ["dlq", "drop", a.id])
+    assert dropped.exit_code == 0
+    assert rt.dead_letters.counts_by_code() == {"resource_not_found": 1, "request_invalid": 1}
+    assert runner.invoke(app, ["dlq", "show", a.id]).exit_code == 1
+    only = runner.invoke(app, ["dlq", "list", "--code", "request_invalid"])
+    assert "request_invalid" in only.output and a.id not in only.output
+
+
+def test_status_reports_pending_dead_letters_credentials_and_queues(rt: Runtime) -> None:
+    _dead_write(rt, "auth_invalid_credentials", 401, entity=160)
+    target = Target(business_id=BUSINESS, store=STORE, level="item", entity_id=161, field="enabled")
+    rt.ledger.record([Change(id="p-1", target=target, value=True, occurred_at_ms=1_795_000_000_001)])
+    rt.redis.set(rt.keys("credential", "blocked", BUSINESS), "auth_invalid_credentials")
+    rt.redis.hset(rt.keys("publish", "last", BUSINESS), mapping={"at_ms": 1, "generation": 3, "request_id": "r"})
+    import workers.actors
+
+    workers.actors.flush_business.send_with_options(args=(BUSINESS,), delay=60_000)
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    (business,) = [b for b in report["businesses"] if b["business_id"] == BUSINESS]
+    assert business["pending"] == 1
+    assert business["oldest_pending_age_ms"] >= 0
+    assert business["dead_letters"] == {"auth_invalid_credentials": 1}
+    assert business["credential"] == "blocked: auth_invalid_credentials"
+    assert business["last_publish_outcome"].startswith("ok")
+    flush = next(q for q in report["queues"] if q["queue"] == "menusync-flush")
+    assert flush["delayed"] == 1
+    assert flush["oldest_delayed_age_ms"] is not None and flush["oldest_delayed_overdue_ms"] == 0
+    table = runner.invoke(app, ["status", "--business", str(BUSINESS)])
+    assert table.exit_code == 0
+    assert "398" in table.output and "blocked" in table.output
+
+    cleared = runner.invoke(app, ["credentials", "clear", str(BUSINESS)])
+    assert cleared.exit_code == 0, cleared.output
+    assert not rt.redis.exists(rt.keys("credential", "blocked", BUSINESS))
+    assert "cleared" in cleared.output
+
+
+def test_no_secret_in_cli_output(rt: Runtime) -> None:
+    from config.logging import register_secrets
+
+    secret = "sk_super_secret_value_123"
+    register_secrets([secret])
+    record = rt.dead_letters.add(
+        DeadLetter(business_id=BUSINESS, error_code="auth_invalid_credentials", reason=f"refused key {secret}")
+    )
+    for args in (["dlq", "list"], ["dlq", "show", record.id], ["status", "--json"], ["status"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert secret not in result.output

@@ -1,0 +1,63 @@
+"""``make run``'s pieces: the Procfiles name every process, the dev files are private and stable."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from config.credentials import Credentials
+from producers import run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _procfile(name: str) -> dict[str, str]:
+    lines = (ROOT / name).read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_procfiles_name_every_process() -> None:
+    prod = _procfile("Procfile")
+    assert set(prod) == {"web", "worker", "inventory", "scheduler"}
+    assert "python -m producers.web" in prod["web"]
+    assert "dramatiq workers.actors" in prod["worker"] and "PROMETHEUS_MULTIPROC_DIR" in prod["worker"]
+    assert "${MENUSYNC_WORKER_PROCESSES:-2}" in prod["worker"] and "${MENUSYNC_WORKER_THREADS:-8}" in prod["worker"]
+    dev = _procfile("Procfile.dev")
+    assert set(dev) == {"redis", "sandbox", "web", "worker", "inventory", "scheduler"}
+    assert "config.embedded_redis --port 6390 --dir var/redis" in dev["redis"]
+    assert "klikit.sandbox --port 8700" in dev["sandbox"]
+    for name in ("web", "worker", "inventory", "scheduler"):
+        assert "REDIS_URL=redis://127.0.0.1:6390/0" in dev[name]
+        assert "KLIKIT_BASE_URL=http://127.0.0.1:8700" in dev[name]
+        assert "MENUSYNC_CREDENTIALS_FILE=var/credentials.toml" in dev[name]
+
+
+def test_dev_files_are_private_loadable_and_kept_across_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(run.SECRET_ENV, raising=False)
+    values = run.write_dev_files(tmp_path)
+    env_file = tmp_path / "dev.env"
+    assert stat.S_IMODE(os.stat(env_file).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "api-token").st_mode) == 0o600
+    token = values["MENUSYNC_API_TOKENS"]
+    assert (tmp_path / "api-token").read_text().strip() == token
+    assert values["MENUSYNC_STANDARD_WEBHOOK_SECRETS"].startswith("whsec_")
+    credentials_text = (tmp_path / "credentials.toml").read_text()
+    assert run.SANDBOX_SECRET not in credentials_text  # the secret comes from the environment
+    monkeypatch.setenv(run.SECRET_ENV, values[run.SECRET_ENV])
+    credentials = Credentials.load(tmp_path / "credentials.toml")
+    assert credentials.get(398).partner_key == "pk_398"
+    assert len(credentials.get(398).stores) == 3
+    again = run.write_dev_files(tmp_path)
+    assert again["MENUSYNC_API_TOKENS"] == token  # stable across runs: curl commands keep working
+
+
+def test_the_banner_shows_the_curl_but_not_the_token(tmp_path: Path) -> None:
+    values = run.write_dev_files(tmp_path)
+    text = run.banner(dev=True, redis_url="redis://127.0.0.1:6390/0", klikit_url="http://127.0.0.1:8700", prefix="m")
+    assert "/v1/changes" in text and "$(cat var/api-token)" in text
+    assert values["MENUSYNC_API_TOKENS"] not in text
+    for port in ("8000", "6390", "8700", "9191"):
+        assert port in text

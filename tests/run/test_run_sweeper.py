@@ -1,0 +1,95 @@
+"""The sweeper re-nudges a stranded business and re-sends a stranded publish, and leaves healthy ones alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from config.settings import Settings
+from workers.changes import Change, Store, Target
+from workers.ledger import now_ms
+from workers.runtime import Runtime
+from workers.sweeper import PUBLISH_GRACE_MS, sweep_once
+
+BUSINESS = 398
+
+
+@pytest.fixture
+def broker(r: Any) -> Iterator[Any]:
+    import workers.actors
+
+    workers.actors.broker.flush_all()
+    yield workers.actors.broker
+    workers.actors.broker.flush_all()
+
+
+@pytest.fixture
+def rt(r: Any) -> Iterator[Runtime]:
+    runtime = Runtime(Settings(sweep_stale_after_s=0.0))  # type: ignore[call-arg]
+    yield runtime
+    runtime.close()
+
+
+def _delayed(rt: Runtime, queue: str) -> int:
+    return int(rt.redis.hlen(f"{rt.settings.prefix}-dramatiq:{queue}.DQ.msgs"))
+
+
+def _strand(rt: Runtime, entity: int = 101) -> None:
+    """A change recorded in the ledger with no nudge: as if the nudge had been lost."""
+    target = Target(
+        business_id=BUSINESS,
+        store=Store(brand_id=5297, branch_id=1293),
+        level="item",
+        entity_id=entity,
+        field="enabled",
+    )
+    rt.ledger.record([Change(id=f"lost-{entity}", target=target, value=False, occurred_at_ms=1_795_000_000_000)])
+
+
+def test_a_stranded_business_is_nudged_once(rt: Runtime, broker: Any) -> None:
+    _strand(rt)
+    assert _delayed(rt, "menusync-flush") == 0
+    counts = sweep_once(rt)
+    assert counts["stale"] == 1 and counts["nudged"] == 1
+    assert _delayed(rt, "menusync-flush") == 1
+    # The flush is now scheduled: the next sweep leaves it alone.
+    again = sweep_once(rt)
+    assert again["nudged"] == 0 and again["skipped_scheduled"] == 1
+    assert _delayed(rt, "menusync-flush") == 1
+
+
+def test_a_fresh_leased_or_blocked_business_is_left_alone(rt: Runtime, broker: Any) -> None:
+    _strand(rt)
+    patient = Runtime(Settings(sweep_stale_after_s=60.0))  # type: ignore[call-arg]
+    assert sweep_once(patient)["stale"] == 0
+    patient.close()
+    rt.redis.set(rt.keys("lease", BUSINESS), "someone", px=5_000)
+    assert sweep_once(rt)["skipped_leased"] == 1
+    rt.redis.delete(rt.keys("lease", BUSINESS))
+    rt.redis.set(rt.keys("credential", "blocked", BUSINESS), "auth_invalid_credentials")
+    assert sweep_once(rt)["skipped_blocked"] == 1
+    assert _delayed(rt, "menusync-flush") == 0
+
+
+def test_a_stranded_publish_is_sent_again_once_per_window(rt: Runtime, broker: Any) -> None:
+    _strand(rt)
+    rt.ledger.mark_applied(BUSINESS, [(k, v) for k, (_, v) in rt.ledger.all_desired(BUSINESS).items()])
+    long_ago = now_ms() - rt.settings.publish_max_wait_ms - PUBLISH_GRACE_MS - 1_000
+    state = rt.keys("publish", BUSINESS)
+    rt.redis.hset(state, mapping={"gen": 4, "first": long_ago, "due": long_ago + 300, "scheduled": long_ago})
+    counts = sweep_once(rt)
+    assert counts["publishes_resent"] == 1
+    assert _delayed(rt, "menusync-publish") + rt.redis.llen(f"{rt.settings.prefix}-dramatiq:menusync-publish") == 1
+    assert int(rt.redis.hget(state, "scheduled")) > long_ago
+    assert sweep_once(rt)["publishes_resent"] == 0
+    # A healthy burst (first write recent) is not touched.
+    rt.redis.hset(state, mapping={"first": now_ms(), "scheduled": long_ago})
+    assert sweep_once(rt)["publishes_resent"] == 0
+
+
+def test_the_scheduler_finds_the_sweeper() -> None:
+    from producers.scheduler import load_sweeper
+
+    assert load_sweeper() is sweep_once
