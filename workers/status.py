@@ -80,8 +80,14 @@ def business_status(rt: Runtime, business_id: int, now: int) -> BusinessStatus:
     oldest = rt.ledger.oldest_pending_ms(business_id)
     last = r.hgetall(k("publish", "last", business_id))
     last_at = int(last["at_ms"]) if last.get("at_ms") else None
-    outcome = f"ok (generation {last.get('generation', '?')})" if last_at else "never"
-    for record in rt.dead_letters.list(business_id, limit=50):
+    recorded_outcome = last.get("outcome", "published")
+    if not last_at:
+        outcome = "never"
+    elif recorded_outcome == "published":
+        outcome = f"ok (generation {last.get('generation', '?')})"
+    else:
+        outcome = f"dead-lettered: {recorded_outcome}"
+    for record in rt.dead_letters.list(business_id, limit=50):  # a dead letter newer than the hash says
         if record.operation == PUBLISH_OPERATION and (last_at is None or record.last_failure_ms > last_at):
             outcome = f"dead-lettered: {record.error_code}"
             last_at = record.last_failure_ms
