@@ -14,10 +14,11 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _csv_secrets(value: str | None) -> list[SecretStr]:
-    if not value:
+def _csv_secrets(value: SecretStr | str | None) -> list[SecretStr]:
+    if value is None:
         return []
-    return [SecretStr(part.strip()) for part in value.split(",") if part.strip()]
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return [SecretStr(part.strip()) for part in text.split(",") if part.strip()]
 
 
 class Settings(BaseSettings):
@@ -73,12 +74,12 @@ class Settings(BaseSettings):
     worker_threads: int = 8
 
     # Producers
-    api_tokens: str | None = None
+    api_tokens: SecretStr | None = None
     """Comma-separated bearer tokens accepted by ``POST /v1/changes``."""
-    square_signature_keys: str | None = None
+    square_signature_keys: SecretStr | None = None
     square_notification_url: str = "http://127.0.0.1:8000/webhooks/square"
-    shopify_webhook_secrets: str | None = None
-    standard_webhook_secrets: str | None = None
+    shopify_webhook_secrets: SecretStr | None = None
+    standard_webhook_secrets: SecretStr | None = None
     webhook_max_body_bytes: int = 1024 * 1024
     webhook_tolerance_s: int = 300
     dedupe_ttl_s: int = 72 * 3600

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,14 @@ def test_credentials_errors_name_the_problem(tmp_path: Path, text: str, message:
         Credentials.load(path)
 
 
-def test_log_lines_never_carry_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def configured_logging() -> Iterator[None]:
+    """Configure logging for one test, then restore structlog's defaults for the others."""
+    yield
+    structlog.reset_defaults()
+
+
+def test_log_lines_never_carry_secrets(capsys: pytest.CaptureFixture[str], configured_logging: None) -> None:
     configure_logging("json", "INFO")
     register_secrets(["sk-hidden-value-1"])
     log = structlog.get_logger()

@@ -10,16 +10,13 @@ import dramatiq
 import structlog
 
 from config.broker import build_broker
-from config.logging import configure_logging
 from config.settings import get_settings
 from workers.flush import FlushDeferred, UnreadablePayload, flush_business_now, read_business_id
 from workers.ledger import now_ms
 from workers.publish import publish_business_now
 from workers.runtime import runtime
 
-_settings = get_settings()
-configure_logging(_settings.log_format, _settings.log_level)
-broker = build_broker(_settings)
+broker = build_broker(get_settings())
 dramatiq.set_broker(broker)
 
 log = structlog.get_logger("menusync.actors")

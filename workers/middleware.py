@@ -1,6 +1,7 @@
 """Dramatiq middleware of the pipeline: plain hooks.
 
-- :class:`LogContext` binds the actor and message id to every log line of a message.
+- :class:`LogContext` configures logging in a booted worker process and binds the actor
+  and message id to every log line of a message.
 - :class:`DeadLetters` sees every final failure (exhausted retries, ``throws``,
   age limit) and records it in the dead-letter store, so no message vanishes silently.
 """
@@ -19,6 +20,14 @@ log = structlog.get_logger("menusync.middleware")
 
 
 class LogContext(dramatiq.Middleware):
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        """A worker process configures logging once it has booted (not at import time)."""
+        from config.logging import configure_logging
+        from config.settings import get_settings
+
+        settings = get_settings()
+        configure_logging(settings.log_format, settings.log_level)
+
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         structlog.contextvars.bind_contextvars(actor=message.actor_name, message_id=message.message_id)
 
