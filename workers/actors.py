@@ -70,6 +70,11 @@ def nudge(business_ids: list[int] | set[int], *, force: bool = False) -> int:
     sent = 0
     for b, scheduled in zip(ids, replies[1::2], strict=True):
         if scheduled:
-            flush_business.send_with_options(args=(b,), delay=s.flush_window_ms)
+            try:
+                flush_business.send_with_options(args=(b,), delay=s.flush_window_ms)
+            except Exception:
+                # No message went out: drop the flag so that the next nudge (or the sweeper) sends one.
+                rt.redis.delete(rt.keys("flush", "scheduled", b))
+                raise
             sent += 1
     return sent

@@ -78,6 +78,7 @@ def flush_business_now(rt: Runtime, business_id: int, send_publish: Callable[[in
         credential = rt.credential(business_id)
     except CredentialsError as exc:
         _dead_letter_rows(rt, business_id, rt.ledger.pending(business_id), "credentials_missing", str(exc))
+        rt.redis.delete(rt.keys("flush", "scheduled", business_id))
         return
     breaker = Breaker(rt.redis, rt.keys, business_id, s.breaker_threshold, s.breaker_open_ms)
     wait = breaker.remaining_ms()
