@@ -195,6 +195,76 @@ def banner(*, dev: bool, redis_url: str, klikit_url: str, prefix: str) -> str:
     return "\n".join(lines)
 
 
+# -- the README's configuration table ---------------------------------------------------------------
+
+SETTING_NOTES: dict[str, str] = {
+    "redis_url": "Redis of the ledger, leases, debounce state, dead letters, mappings, inventory stream",
+    "broker_url": "Dramatiq broker; unset = `REDIS_URL`; `amqp://...` = RabbitMQ (state stays in Redis)",
+    "prefix": "prefix of every Redis key (broker namespace `<prefix>-dramatiq`); one per deployment",
+    "klikit_base_url": "klikit partner API base URL; unset = the sandbox at `MENUSYNC_SANDBOX_URL`",
+    "sandbox_url": "the local sandbox, used when `KLIKIT_BASE_URL` is unset",
+    "credentials_file": "per-business klikit credentials (TOML, below)",
+    "klikit_connect_timeout_s": "klikit HTTP connect timeout",
+    "klikit_read_timeout_s": "klikit HTTP read timeout",
+    "klikit_incall_attempts": "attempts of one call inside the client (transient errors) before the worker retries",
+    "klikit_incall_min_backoff_s": "first in-call backoff",
+    "klikit_incall_max_backoff_s": "largest in-call backoff",
+    "flush_window_ms": "wait after the first pending change so that a burst rides one flush",
+    "lease_ttl_ms": "per-business flush lease TTL (renewed before every call)",
+    "enable_batch_size": "most ids in one bulk enable call",
+    "retry_max_age_s": "a write still failing transiently after this long is dead-lettered",
+    "retry_min_backoff_ms": "worker retry backoff, first step (exponential, full jitter)",
+    "retry_max_backoff_ms": "worker retry backoff, cap",
+    "breaker_threshold": "transient failures in a row that open a business's breaker",
+    "breaker_open_ms": "how long an open breaker holds that business's flushes",
+    "rate_per_minute": "klikit requests per minute per credential (a business may override it)",
+    "rate_burst": "burst of the per-credential budget",
+    "sweep_interval_s": "how often the scheduler runs the sweeper",
+    "sweep_stale_after_s": "age of the oldest pending change after which the sweeper re-nudges",
+    "publish_quiet_ms": "quiet period after the last write before a publish",
+    "publish_max_wait_ms": "longest a steady stream of writes delays a publish",
+    "heartbeat_timeout_ms": "Redis broker: a worker silent this long is dead; its messages are re-queued",
+    "broker_maintenance_chance": "Redis broker: commands per million that run queue maintenance",
+    "worker_processes": "`dramatiq --processes` of the Procfile's worker",
+    "worker_threads": "`dramatiq --threads` of the Procfile's worker",
+    "api_tokens": "bearer tokens of `POST /v1/changes`, comma-separated (two during rotation)",
+    "square_signature_keys": "Square signature keys, comma-separated",
+    "square_notification_url": "the exact URL of the Square subscription (part of the signed content)",
+    "shopify_webhook_secrets": "Shopify app secrets, comma-separated",
+    "standard_webhook_secrets": "Standard Webhooks secrets (`whsec_...`), comma-separated",
+    "webhook_max_body_bytes": "largest accepted body (413 above)",
+    "webhook_tolerance_s": "Standard Webhooks timestamp tolerance, either way",
+    "dedupe_ttl_s": "how long a source event id is remembered for duplicate detection",
+    "inventory_stream": "inventory stream name (key `<prefix>:stream:<name>`)",
+    "inventory_group": "inventory consumer group",
+    "stock_threshold": "quantity at or below which an item is disabled",
+    "log_format": "`json`, `console` or `auto` (console on a terminal)",
+    "log_level": "log level",
+    "metrics_port": "worker metrics port (the Procfile passes it to Dramatiq as `dramatiq_prom_port`)",
+    "worker_metrics": "add Dramatiq's Prometheus middleware to the broker",
+}
+
+
+def settings_table() -> str:
+    """The README's configuration table, from ``config.settings.Settings`` (names and defaults)."""
+    from pydantic import AliasChoices
+
+    from config.settings import Settings
+
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        names = alias.choices if isinstance(alias, AliasChoices) else [f"MENUSYNC_{name.upper()}"]
+        variable = " / ".join(f"`{n}`" for n in names)
+        default = (
+            "(unset)"
+            if info.default is None
+            else f"`{str(info.default).lower() if isinstance(info.default, bool) else info.default}`"
+        )
+        rows.append(f"| {variable} | {default} | {SETTING_NOTES.get(name, '(undocumented)')} |")
+    return "\n".join(rows)
+
+
 # -- commands -----------------------------------------------------------------------------------------
 
 
@@ -261,6 +331,9 @@ def exec_after_redis(command: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["settings-table"]:
+        print(settings_table())
+        return 0
     if args and args[0] == "exec":
         rest = args[1:]
         if rest and rest[0] == "--":

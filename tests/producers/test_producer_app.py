@@ -451,7 +451,6 @@ def test_no_secret_in_responses_reprs_or_logs(
     assert "request rejected" in logs.err  # the lines were written, only without secrets
 
 
-@pytest.mark.xfail(reason="config/settings.py keeps the producer secrets as plain str; they should be SecretStr")
 def test_settings_repr_hides_producer_secrets(settings: Settings) -> None:
     text = repr(settings)
     assert not any(secret in text for secret in ALL_SECRETS)
