@@ -61,3 +61,10 @@ def test_the_banner_shows_the_curl_but_not_the_token(tmp_path: Path) -> None:
     assert values["MENUSYNC_API_TOKENS"] not in text
     for port in ("8000", "6390", "8700", "9191"):
         assert port in text
+
+
+def test_the_readme_lists_every_setting_with_its_default() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = run.settings_table()
+    assert table in readme, "README configuration table is stale: paste `python -m producers.run settings-table`"
+    assert "(undocumented)" not in table
