@@ -1,4 +1,3 @@
-# ruff: noqa: E402
 """Fixtures of the producer tests: settings with secrets, the app on a TestClient, mappings."""
 
 from __future__ import annotations
@@ -6,19 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterator
-from pathlib import Path
-
-# pytest puts tests/ on sys.path (rootdir conftest, no __init__.py), where the directories tests/producers and
-# tests/workers are namespace packages that shadow the real ``producers`` and ``workers`` packages (installed
-# editable through a meta-path finder, which comes after sys.path). Put the repository first and drop any
-# shadow already imported. The lasting fix is ``pythonpath = ["."]`` under [tool.pytest.ini_options].
-_ROOT = str(Path(__file__).resolve().parents[2])
-if sys.path[:1] != [_ROOT]:
-    sys.path.insert(0, _ROOT)
-for _name in ("producers", "workers"):
-    _module = sys.modules.get(_name)
-    if _module is not None and getattr(_module, "__file__", None) is None:
-        del sys.modules[_name]
 
 import pytest
 import redis
