@@ -161,15 +161,23 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def banner(*, dev: bool, redis_url: str, klikit_url: str, prefix: str) -> str:
+def banner(
+    *,
+    dev: bool,
+    redis_url: str,
+    klikit_url: str,
+    prefix: str,
+    metrics_port: int = METRICS_PORT,
+    group: str = "menusync",
+) -> str:
     web = f"http://127.0.0.1:{WEB_PORT}"
     lines = [
         "",
         "menusync is starting" + (" (dev stack: Procfile.dev)" if dev else " (Procfile)") + ":",
         f"  web        {web}   POST /webhooks/{{square,shopify,standard}}  POST /v1/changes",
         f"             {web}/healthz  /readyz  /metrics",
-        f"  worker     dramatiq workers.actors; metrics at http://127.0.0.1:{METRICS_PORT}/metrics",
-        f"  inventory  Redis stream {prefix}:stream:inventory (consumer group menusync)",
+        f"  worker     dramatiq workers.actors; metrics at http://127.0.0.1:{metrics_port}/metrics",
+        f"  inventory  Redis stream {prefix}:stream:inventory (consumer group {group})",
         "  scheduler  timed re-enables and the sweeper",
         f"  redis      {redis_url}" + (" (embedded, data in var/redis)" if dev else ""),
         f"  klikit     {klikit_url}" + (f" (sandbox; GET /_sandbox/state/{DEMO_BUSINESS})" if dev else ""),
@@ -297,7 +305,15 @@ def start(argv: Sequence[str] = ()) -> int:
         prom.mkdir(parents=True)
         env = child_env({"PROMETHEUS_MULTIPROC_DIR": os.environ.get("PROMETHEUS_MULTIPROC_DIR", str(prom))})
         procfile, redis_url, klikit_url = "Procfile", settings.redis_url, settings.klikit_base_url or ""
-    print(banner(dev=dev, redis_url=redis_url, klikit_url=klikit_url, prefix=settings.prefix), flush=True)
+    text = banner(
+        dev=dev,
+        redis_url=redis_url,
+        klikit_url=klikit_url,
+        prefix=settings.prefix,
+        metrics_port=METRICS_PORT if dev else settings.metrics_port,
+        group=settings.inventory_group,
+    )
+    print(text, flush=True)
     honcho = [sys.executable, "-m", "honcho", "start", "-f", procfile, "-d", str(ROOT), "-p", str(WEB_PORT)]
     honcho += ["-e", str(DEV_ENV) if dev else os.devnull]
     honcho += list(argv)
