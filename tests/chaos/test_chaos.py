@@ -1,0 +1,45 @@
+"""Chaos: the lunch rush (scaled) with workers killed, Redis restarted and a faulty klikit.
+
+At the end: every target's value in the sandbox's published menus equals its newest change, no
+change is lost (each target applied or dead-lettered), no write applied twice, the dead letters are
+exactly the injected permanent faults, and menusync never caused a 409 of its own.
+The short run is part of CI; the full one (``-m full``) runs longer with more businesses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from chaos_support import ChaosConfig, check, fault_summary, run_chaos
+
+
+def _run(config: ChaosConfig, tmp_path: Path) -> None:
+    result = run_chaos(config, tmp_path)
+    summary = fault_summary(result)
+    problems = check(result, config.permanent_faults)
+    logs = "\n\n".join(f"--- {name}\n{text}" for name, text in result.logs.items() if text)
+    assert problems == [], f"{problems}\nrun: {summary}\n{logs[-6000:]}"
+    # The chaos really happened.
+    assert result.kills >= 2 and result.redis_restarts == 1, summary
+    assert summary.get("status_502", 0) > 0, summary
+
+
+def test_chaos_short(tmp_path: Path) -> None:
+    _run(ChaosConfig(), tmp_path)
+
+
+@pytest.mark.full
+def test_chaos_full(tmp_path: Path) -> None:
+    _run(
+        ChaosConfig(
+            businesses=10,
+            deliveries=5_000,
+            duration_s=40.0,
+            kill_every_s=3.0,
+            redis_restart_at_s=20.0,
+            permanent_faults=4,
+            settle_timeout_s=300.0,
+        ),
+        tmp_path,
+    )
