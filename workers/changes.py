@@ -9,10 +9,11 @@ encoded as fixed-width strings so that Redis Lua compares them as text.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 Level = Literal["section", "category", "item", "modifier_group", "modifier"]
 TargetField = Literal["enabled", "visibilities", "available_times"]
@@ -23,6 +24,13 @@ FIELDS: tuple[TargetField, ...] = ("enabled", "visibilities", "available_times")
 #: and modifiers are items (``onlyModifier``). Modifier groups have no enable flag of their
 #: own; hide them per channel with a visibility change instead.
 ENABLE_LEVELS: frozenset[str] = frozenset({"section", "category", "item", "modifier"})
+
+#: Ids are JSON numbers: keep them exact in every client (and in Redis Lua, which uses doubles).
+MAX_ID = 2**53 - 1
+
+#: How far ahead of this host's clock an event time may be. Versions are event times, so a
+#: change from the far future would win every later comparison and pin its target for good.
+MAX_FUTURE_SKEW_MS = 5 * 60 * 1000
 
 _VERSION_MS_DIGITS = 15
 _VERSION_SEQ_DIGITS = 12
@@ -84,14 +92,14 @@ class Target(BaseModel):
 
 
 class Slot(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    startTime: int = Field(ge=0, le=2359)
-    endTime: int = Field(ge=0, le=2359)
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    startTime: StrictInt = Field(ge=0, le=2359)
+    endTime: StrictInt = Field(ge=0, le=2359)
 
 
 class DaySchedule(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    disabled: bool = False
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    disabled: StrictBool = False
     slots: list[Slot] = Field(default_factory=list)
 
 
@@ -139,6 +147,7 @@ class Change(BaseModel):
 
     @model_validator(mode="after")
     def _check_value(self) -> Change:
+        check_not_future(self.occurred_at_ms, "occurred_at")
         if self.target.field == "enabled" and self.target.level not in ENABLE_LEVELS:
             raise ValueError(f"{self.target.level} has no enable flag; use a visibility change")
         if self.target.field == "available_times" and self.target.level != "section":
@@ -152,6 +161,12 @@ class Change(BaseModel):
         return json.dumps(self.value, sort_keys=True, separators=(",", ":"))
 
 
+def check_not_future(event_ms: int, field: str) -> None:
+    """Refuse an event time more than :data:`MAX_FUTURE_SKEW_MS` ahead of this host's clock."""
+    if event_ms > time.time() * 1000 + MAX_FUTURE_SKEW_MS:
+        raise ValueError(f"{field} is more than {MAX_FUTURE_SKEW_MS // 60_000} minutes in the future")
+
+
 def ms_from_datetime(value: datetime) -> int:
     if value.tzinfo is None:
         raise ValueError("timestamps must carry a timezone")
@@ -160,8 +175,8 @@ def ms_from_datetime(value: datetime) -> int:
 
 class CanonicalStore(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    brand_id: int = Field(gt=0)
-    branch_id: int = Field(gt=0)
+    brand_id: StrictInt = Field(gt=0, le=MAX_ID)
+    branch_id: StrictInt = Field(gt=0, le=MAX_ID)
 
 
 class CanonicalChange(BaseModel):
@@ -171,9 +186,9 @@ class CanonicalChange(BaseModel):
     id: str = Field(min_length=1, max_length=200)
     kind: Literal["availability", "visibility", "schedule"]
     level: Level
-    entity_ids: list[int] = Field(min_length=1, max_length=1000)
-    enabled: bool | None = None
-    visibilities: dict[str, bool] | None = None
+    entity_ids: list[StrictInt] = Field(min_length=1, max_length=1000)
+    enabled: StrictBool | None = None
+    visibilities: dict[str, StrictBool] | None = Field(default=None, max_length=64)
     available_times: dict[str, DaySchedule] | None = None
     stores: list[CanonicalStore] | None = Field(default=None, max_length=1000)
     occurred_at: datetime
@@ -182,8 +197,8 @@ class CanonicalChange(BaseModel):
     @field_validator("entity_ids")
     @classmethod
     def _positive_ids(cls, ids: list[int]) -> list[int]:
-        if any(i <= 0 for i in ids):
-            raise ValueError("entity ids must be positive")
+        if any(i <= 0 or i > MAX_ID for i in ids):
+            raise ValueError(f"entity ids must be between 1 and {MAX_ID}")
         return ids
 
     @model_validator(mode="after")
@@ -197,6 +212,7 @@ class CanonicalChange(BaseModel):
                 raise ValueError(f"kind {self.kind} does not take {name}")
         if self.occurred_at.tzinfo is None:
             raise ValueError("occurred_at must carry a timezone")
+        check_not_future(ms_from_datetime(self.occurred_at), "occurred_at")
         if self.until is not None:
             if self.kind != "availability":
                 raise ValueError("until applies to availability changes only")
@@ -241,7 +257,7 @@ class ChangeBatch(BaseModel):
     """The canonical ``POST /v1/changes`` body."""
 
     model_config = ConfigDict(extra="forbid")
-    business_id: int = Field(gt=0)
+    business_id: StrictInt = Field(gt=0, le=MAX_ID)
     changes: list[CanonicalChange] = Field(min_length=1, max_length=1000)
 
     def expand(self) -> list[Change]:

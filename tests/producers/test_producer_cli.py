@@ -119,9 +119,9 @@ def test_change_schema_errors_name_the_field(r: redis.Redis) -> None:
 
 
 def test_for_today_is_next_local_midnight() -> None:
-    now = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
-    assert cli_change.next_midnight(now, "Asia/Jakarta") == datetime(2026, 11, 22, 17, 0, tzinfo=UTC)
-    assert cli_change.next_midnight(now, "UTC") == datetime(2026, 11, 23, tzinfo=UTC)
+    now = datetime(2026, 11, 21, 10, 30, tzinfo=UTC)
+    assert cli_change.next_midnight(now, "Asia/Jakarta") == datetime(2026, 11, 21, 17, 0, tzinfo=UTC)
+    assert cli_change.next_midnight(now, "UTC") == datetime(2026, 11, 22, tzinfo=UTC)
     with pytest.raises(typer.BadParameter):
         cli_change.next_midnight(now, "Mars/Olympus")
     changes = cli_change.build_changes(
@@ -139,7 +139,7 @@ def test_for_today_is_next_local_midnight() -> None:
         at=None,
         now=now,
     )
-    assert changes[0].until_ms == int(datetime(2026, 11, 22, 17, tzinfo=UTC).timestamp() * 1000)
+    assert changes[0].until_ms == int(datetime(2026, 11, 21, 17, tzinfo=UTC).timestamp() * 1000)
     assert changes[0].occurred_at_ms == int(now.timestamp() * 1000)
 
 

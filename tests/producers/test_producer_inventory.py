@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -58,7 +59,7 @@ def test_entries_become_changes_and_are_acked(r: redis.Redis, consumer: Inventor
         sku="BURGER-CLASSIC",
         location="KITCHEN-1",
         quantity="4",
-        ts="2099-01-01T00:00:00Z",
+        ts=datetime.fromtimestamp((now + 1000) / 1000, UTC).isoformat(),
         business_id=BUSINESS,
     )
     assert consumer.read_new() == 1
@@ -67,7 +68,7 @@ def test_entries_become_changes_and_are_acked(r: redis.Redis, consumer: Inventor
 
 
 def test_older_entry_is_superseded(r: redis.Redis, consumer: InventoryConsumer, ledger: Ledger) -> None:
-    add(r, consumer, sku="BURGER-CLASSIC", brand_id=STORE[0], branch_id=STORE[1], quantity=0, ts=2_000_000_000_000)
+    add(r, consumer, sku="BURGER-CLASSIC", brand_id=STORE[0], branch_id=STORE[1], quantity=0, ts=1_750_000_000_000)
     add(r, consumer, sku="BURGER-CLASSIC", brand_id=STORE[0], branch_id=STORE[1], quantity=9, ts=1_000_000_000_000)
     assert consumer.read_new() == 2
     assert ledger.desired(target())[0] is False  # type: ignore[index]

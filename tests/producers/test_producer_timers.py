@@ -16,7 +16,7 @@ from producers.timers import Timers
 from workers.changes import Change, Store, Target, version_ms
 from workers.ledger import Ledger
 
-T0 = 1_800_000_000_000
+T0 = 1_700_000_000_000
 
 
 def target(entity: int = 101) -> Target:
