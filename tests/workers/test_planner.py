@@ -122,14 +122,29 @@ def test_calls_are_minimal_per_group_and_respect_the_id_cap(pending: list[Pendin
             assert 1 <= len(call.body["ids"]) <= CTX.max_ids
             assert call.body["ids"] == sorted(set(call.body["ids"]))
             assert isinstance(call.body["isEnabled"], bool)
-    # One enable call per (operation, value, store set) unless the id cap splits it.
-    groups: dict[tuple, int] = defaultdict(int)
+    # Enable calls per (operation, value): the fewer of folding by exact store set and by single store.
+    by_set: dict[tuple, set[int]] = defaultdict(set)
+    by_store: dict[tuple, set[int]] = defaultdict(set)
+    stores_of: dict[tuple, set] = defaultdict(set)
+    for row in pending:
+        if row.target.field == "enabled":
+            op = ENABLE_OPERATION[row.target.level]
+            stores_of[(op, row.value, row.target.entity_id)].add(row.target.store.key() if row.target.store else None)
+            by_store[(op, row.value, row.target.store.key() if row.target.store else None)].add(row.target.entity_id)
+    for (op, value, entity), stores in stores_of.items():
+        store_set = tuple(sorted(s for s in stores if s))
+        if None in stores:
+            by_set[(op, value, ())].add(entity)
+        if store_set:
+            by_set[(op, value, store_set)].add(entity)
+    per_op_value: dict[tuple, int] = defaultdict(int)
     for call in calls:
         if call.operation.startswith("enable_"):
-            zs = tuple(sorted((z["brandID"], z["branchID"]) for z in call.body.get("zoneStores", [])))
-            groups[(call.operation, call.body["isEnabled"], zs)] += len(call.body["ids"])
-    n_enable = sum(1 for c in calls if c.operation.startswith("enable_"))
-    assert n_enable == sum(-(-n // CTX.max_ids) for n in groups.values())
+            per_op_value[(call.operation, call.body["isEnabled"])] += 1
+    for (op, value), n in per_op_value.items():
+        set_calls = sum(-(-len(ids) // CTX.max_ids) for (o, v, _), ids in by_set.items() if (o, v) == (op, value))
+        store_calls = sum(-(-len(ids) // CTX.max_ids) for (o, v, _), ids in by_store.items() if (o, v) == (op, value))
+        assert n == min(set_calls, store_calls)
 
 
 @settings(max_examples=200, deadline=None)
