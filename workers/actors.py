@@ -70,11 +70,17 @@ def nudge(business_ids: list[int] | set[int], *, force: bool = False) -> int:
     sent = 0
     for b, scheduled in zip(ids, replies[1::2], strict=True):
         if scheduled:
-            try:
-                flush_business.send_with_options(args=(b,), delay=s.flush_window_ms)
-            except Exception:
-                # No message went out: drop the flag so that the next nudge (or the sweeper) sends one.
-                rt.redis.delete(rt.keys("flush", "scheduled", b))
-                raise
+            send_flush(b)
             sent += 1
     return sent
+
+
+def send_flush(business_id: int) -> None:
+    """Send the flush message whose ``flush:scheduled`` flag the caller has just set."""
+    rt = runtime()
+    try:
+        flush_business.send_with_options(args=(business_id,), delay=rt.settings.flush_window_ms)
+    except Exception:
+        # No message went out: drop the flag so that the next nudge (or the sweeper) sends one.
+        rt.redis.delete(rt.keys("flush", "scheduled", business_id))
+        raise

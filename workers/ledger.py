@@ -65,9 +65,18 @@ class Ledger:
 
     # -- writes -----------------------------------------------------------
     def record(
-        self, changes: Sequence[Change], expect_versions: Sequence[str | None] | None = None
+        self,
+        changes: Sequence[Change],
+        expect_versions: Sequence[str | None] | None = None,
+        *,
+        flag_ttl_ms: int = 60_000,
+        flush_to_send: set[int] | None = None,
     ) -> list[str | None]:
-        """Record changes; returns per change the version it won with, or ``None`` if superseded."""
+        """Record changes; returns per change the version it won with, or ``None`` if superseded.
+
+        A business with a winning change is nudged in the same script (dirty flag set); when no
+        flush was scheduled for it, its id is added to ``flush_to_send``: the caller sends one.
+        """
         if expect_versions is not None and len(expect_versions) != len(changes):
             raise ValueError("expect_versions must match changes one to one")
         by_business: dict[int, list[int]] = defaultdict(list)
@@ -78,7 +87,7 @@ class Ledger:
         record = script(self.r, "record")
         for business_id, indexes in by_business.items():
             k = self._biz_keys(business_id)
-            args: list[Any] = [now, business_id]
+            args: list[Any] = [now, business_id, flag_ttl_ms]
             for i in indexes:
                 c = changes[i]
                 expect = expect_versions[i] if expect_versions is not None else None
@@ -93,10 +102,14 @@ class Ledger:
                 k["stats"],
                 k["dead"],
                 self.k("businesses"),
+                self.k("flush", "dirty", business_id),
+                self.k("flush", "scheduled", business_id),
             ]
-            versions = record(keys=keys, args=args)
+            *versions, send = record(keys=keys, args=args)
             for i, version in zip(indexes, versions, strict=True):
                 result[i] = version or None
+            if send and flush_to_send is not None:
+                flush_to_send.add(business_id)
         return result
 
     def _settle(self, business_id: int, mode: str, pairs: Sequence[tuple[str, str]], dead_id: str = "") -> list[int]:

@@ -1,4 +1,4 @@
-"""The one way changes enter the pipeline: record them in the ledger, then nudge the flushes."""
+"""The one way changes enter the pipeline: record them in the ledger, which nudges the flushes."""
 
 from __future__ import annotations
 
@@ -32,17 +32,20 @@ def submit_changes(
     ``expect_versions[i]``, when given, records change ``i`` only if its target's desired
     version is still exactly that (timed re-enable: unless a newer change came first).
     """
-    from workers.actors import nudge
+    from workers.actors import send_flush
 
     if not changes:
         return SubmitResult(0, 0, [])
-    versions = runtime().ledger.record(changes, expect_versions)
+    rt = runtime()
+    to_send: set[int] = set()
+    versions = rt.ledger.record(changes, expect_versions, flag_ttl_ms=rt.settings.lease_ttl_ms, flush_to_send=to_send)
     outcomes = [RecordOutcome(won=v is not None, version=v) for v in versions]
     accepted = sum(o.won for o in outcomes)
     superseded = len(outcomes) - accepted
     if accepted:
         CHANGES_RECORDED.labels(source=source).inc(accepted)
-        nudge({c.target.business_id for c, o in zip(changes, outcomes, strict=True) if o.won})
+        for business_id in sorted(to_send):
+            send_flush(business_id)
     if superseded:
         CHANGES_SUPERSEDED.labels(source=source).inc(superseded)
     return SubmitResult(accepted=accepted, superseded=superseded, outcomes=outcomes)

@@ -61,6 +61,12 @@ def test_i6_two_worker_processes_never_overlap_writes_for_one_business(
             item_change(101 + rng.randrange(150), enabled=rng.random() < 0.5, at_ms=base + wave * 100 + i, store=s)
             for i, s in enumerate(STORES * 4)
         ]
+        # Visibility changes plan one call each: many writes to interleave.
+        for i in range(3):
+            t = Target(business_id=BUSINESS, store=STORES[i], level="item", entity_id=300 + wave, field="visibilities")
+            changes.append(
+                Change(id=f"v{wave}-{i}", target=t, value={"1": True, "6": wave % 2 == 0}, occurred_at_ms=base + wave)
+            )
         p.submit(changes)
         # Force both processes to compete: extra flush messages beside the nudge's own.
         flush_business.send(BUSINESS)
@@ -68,7 +74,7 @@ def test_i6_two_worker_processes_never_overlap_writes_for_one_business(
         time.sleep(0.03)
     p.wait_settled(timeout=60)
     writes = sorted(p.writes(), key=lambda c: c["ts"])
-    assert len(writes) >= 10
+    assert len(writes) >= 15
     gaps = [b["ts"] - a["ts"] for a, b in itertools.pairwise(writes)]
     # Each write takes at least latency_ms inside klikit; a write starting sooner after the
     # previous one started would have overlapped it.

@@ -1,12 +1,17 @@
 -- Record a batch of changes for ONE business. Keeps, per target, the newest
 -- desired value by version; an older (or equal) change is dropped and counted.
--- KEYS: 1 desired, 2 dver, 3 cid, 4 aver, 5 pending(zset), 6 seq, 7 stats, 8 dead, 9 businesses
--- ARGV: 1 now_ms, 2 business_id, then groups of 5: target, event_ms, value_json, change_id, expect_version|""
--- Returns one version per change: the assigned version if it won, "" if it was superseded.
+-- When a change won, it also nudges the business's flush in the same step: it sets the
+-- dirty flag and, if no flush is scheduled, the scheduled flag.
+-- KEYS: 1 desired, 2 dver, 3 cid, 4 aver, 5 pending(zset), 6 seq, 7 stats, 8 dead, 9 businesses,
+--       10 flush dirty flag, 11 flush scheduled flag
+-- ARGV: 1 now_ms, 2 business_id, 3 flag ttl ms, then groups of 5: target, event_ms, value_json,
+--       change_id, expect_version|""
+-- Returns one version per change (the assigned version if it won, "" if superseded), then
+-- "send" if the caller must send the flush message, "" otherwise.
 local now = tonumber(ARGV[1])
 local out = {}
 local won, lost = 0, 0
-for i = 3, #ARGV, 5 do
+for i = 4, #ARGV, 5 do
   local target, event_ms, value, cid, expect = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local current = redis.call('HGET', KEYS[2], target)
   local ok = true
@@ -36,4 +41,11 @@ end
 if won > 0 then redis.call('HINCRBY', KEYS[7], 'recorded', won) end
 if lost > 0 then redis.call('HINCRBY', KEYS[7], 'superseded', lost) end
 redis.call('SADD', KEYS[9], ARGV[2])
+local send = ''
+if won > 0 then
+  local ttl = tonumber(ARGV[3])
+  redis.call('SET', KEYS[10], 1, 'PX', ttl * 4)
+  if redis.call('SET', KEYS[11], now, 'NX', 'PX', ttl) then send = 'send' end
+end
+table.insert(out, send)
 return out
