@@ -31,7 +31,10 @@ from bench.common import (
     bench_stores,
     call_summary,
     change_to_write_latencies,
+    flush_rounds,
     flush_window_lower_bound,
+    is_write,
+    ok,
     paced,
     percentile,
     pid_of,
@@ -40,7 +43,8 @@ from bench.common import (
     write_to_publish_latencies,
 )
 
-BASE_MS = 1_800_000_000_000
+#: Event times: an hour ago, so that every version lies in the past (the ledger refuses future events).
+BASE_MS = int(time.time() * 1000) - 3_600_000
 
 
 def _change(business: int, store: tuple[int, int], item: int, value: bool, at_ms: int, cid: str) -> Any:
@@ -136,16 +140,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
         sent = paced(schedule, lambda c: submit_changes([c], source="bench"))
         settle_b = stack.wait_settled(120, [b0])
-        summary_b = call_summary(stack.calls())
+        calls_b = stack.calls()
+        summary_b = call_summary(calls_b)
+        rounds = flush_rounds([float(c["ts"]) for c in calls_b if is_write(c) and ok(c)])
         window_s = PRODUCTION_TIMINGS["flush_window_ms"] / 1000
         events = [(t, (s, i), (s, v)) for t, (_, s, i, v) in zip(sent, burst, strict=True)]
         bound, windows = flush_window_lower_bound(events, window_s)
         ratio_b = summary_b["writes_ok"] / max(1, bound)
-        raw["b"] = {**summary_b, "settle_s": round(settle_b, 2), "lower_bound": bound, "windows": windows}
+        cycle_ms = 1000 * (sent[-1] - sent[0]) / max(1, len(rounds))
+        raw["b"] = {
+            **summary_b,
+            "settle_s": round(settle_b, 2),
+            "lower_bound": bound,
+            "windows": windows,
+            "flush_rounds": len(rounds),
+            "mean_cycle_ms": round(cycle_ms, 1),
+        }
         rows += [
             row("(b) same burst over 10 s: klikit writes", summary_b["writes_ok"]),
-            row(f"(b) lower bound for a {window_s * 1000:.0f} ms flush window", bound),
+            row(f"(b) lower bound for a {window_s * 1000:.0f} ms flush window ({windows} windows)", bound),
             row("(b) writes / lower bound", round(ratio_b, 3), "<= 1.2", ratio_b <= 1.2),
+            row("(b) flush rounds seen at klikit / mean cycle (ms)", f"{len(rounds)} / {cycle_ms:.0f}"),
             row("(b) publishes", summary_b["publishes_ok"]),
         ]
 
@@ -215,7 +230,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "calls. Change -> write is measured from the moment the change was handed to `submit_changes` to the "
             "arrival at the sandbox of the first successful write carrying its target and value after it.",
             "The lower bound of (b) replays the send times: a window opens at the first change after the previous "
-            "one closed, and needs one call per (store, value) among the final values it saw.",
+            "one closed, and needs one call per (store, value) among the final values it saw. A pipeline whose "
+            "cycle (window + message dispatch + the round's calls) is longer than the window coalesces more and "
+            "can come in under it; the rounds row shows the cycle measured at klikit (writes closer than 30 ms "
+            "apart count as one round).",
             "Naive counts of (a) are by construction: one write and one publish per change "
             "(bench/naive.py; measured in the lunch rush).",
         ]

@@ -408,6 +408,17 @@ def flush_window_lower_bound(events: Sequence[tuple[float, Any, Any]], window_s:
     return calls, windows
 
 
+def flush_rounds(times: Sequence[float], gap_s: float = 0.03) -> list[list[float]]:
+    """Group write times into rounds: a gap longer than ``gap_s`` starts a new one."""
+    rounds: list[list[float]] = []
+    for t in sorted(times):
+        if rounds and t - rounds[-1][-1] <= gap_s:
+            rounds[-1].append(t)
+        else:
+            rounds.append([t])
+    return rounds
+
+
 def publish_lower_bound(times: Sequence[float], quiet_s: float, max_wait_s: float) -> int:
     """Publishes one business needs at least: one per quiet-separated burst, plus one per ``max_wait`` of it."""
     if not times:
@@ -431,6 +442,7 @@ def save_result(name: str, result: dict[str, Any]) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": name, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result}
     result.setdefault("machine", machine())
+    result.setdefault("load_average_at_end", [round(x, 2) for x in os.getloadavg()])
     path = RESULTS_DIR / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2, sort_keys=False, default=str) + "\n")
@@ -476,6 +488,21 @@ def write_report() -> Path:
         "sets one, and whether it was met.",
         "",
     ]
+    targets = [(name, r) for name, result in results.items() for r in result.get("rows", []) if r.get("target")]
+    if targets:
+        lines += [
+            "## Targets at a glance",
+            "",
+            "| benchmark | measurement | value | target | met |",
+            "|---|---|---|---|---|",
+        ]
+        for name, r in targets:
+            met = r.get("met")
+            lines.append(
+                f"| {name} | {r['name']} | {fmt(r.get('value'))} | {r['target']} | "
+                f"{'' if met is None else ('yes' if met else '**no**')} |"
+            )
+        lines.append("")
     for name, result in results.items():
         lines.append(f"## {name}")
         lines.append("")
@@ -493,7 +520,13 @@ def write_report() -> Path:
         if result.get("notes"):
             lines.append("")
             lines += [f"- {note}" for note in result["notes"]]
-        lines += ["", f"Finished {result.get('finished_at')}; raw numbers in `bench/results/{name}.json`.", ""]
+        load = result.get("load_average_at_end")
+        lines += [
+            "",
+            f"Finished {result.get('finished_at')} (load average 1/5/15 min at the end: {load}); raw numbers in "
+            f"`bench/results/{name}.json`.",
+            "",
+        ]
     path = RESULTS_DIR / "REPORT.md"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
