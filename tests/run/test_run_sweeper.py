@@ -37,7 +37,7 @@ def _delayed(rt: Runtime, queue: str) -> int:
 
 
 def _strand(rt: Runtime, entity: int = 101) -> None:
-    """A change recorded in the ledger with no nudge: as if the nudge had been lost."""
+    """A change recorded in the ledger whose flush message was lost, and its flag expired since."""
     target = Target(
         business_id=BUSINESS,
         store=Store(brand_id=5297, branch_id=1293),
@@ -46,6 +46,7 @@ def _strand(rt: Runtime, entity: int = 101) -> None:
         field="enabled",
     )
     rt.ledger.record([Change(id=f"lost-{entity}", target=target, value=False, occurred_at_ms=1_795_000_000_000)])
+    rt.redis.delete(rt.keys("flush", "scheduled", BUSINESS))
 
 
 def test_a_stranded_business_is_nudged_once(rt: Runtime, broker: Any) -> None:
