@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,17 +15,6 @@ from klikit.sandbox.testing import SandboxAdmin
 BUSINESS = 398
 STORES = ((5297, 1293), (5297, 5913), (1615, 1294))
 API_TOKEN = "run-test-token-not-a-secret"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(0.05)
 
 
 def env_for(tmp_path: Path, redis_url: str, prefix: str, sandbox: SandboxAdmin, **settings: Any) -> dict[str, str]:

@@ -6,13 +6,13 @@ credentials, and runs an in-process ``dramatiq.Worker`` on the run's Redis broke
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
 
+from bench.stack import wait_for
 from config.credentials import Credentials
 from config.settings import Settings
 from klikit.sandbox.testing import SandboxAdmin
@@ -48,17 +48,6 @@ def item_change(
         value=enabled,
         occurred_at_ms=at_ms,
     )
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
 
 
 class Pipeline:
