@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from run_support import STORES, Stack, availability, published_item, wait_for
+from run_support import STORES, Stack, availability, published_item
 
-from bench.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV
+from bench.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, wait_for
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 

@@ -17,10 +17,9 @@ from run_support import (
     availability,
     published_item,
     visibility,
-    wait_for,
 )
 
-from bench.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV
+from bench.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, wait_for
 from config.redis import Keys
 
 
