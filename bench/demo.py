@@ -135,7 +135,8 @@ class Demo:
         self.sandbox: SandboxProcess | None = None
         self.expect = Expectation()
         self.tally = Tally()
-        self.base_ms = int(time.time() * 1000) - 15 * 60_000  # "11:30", fifteen minutes ago
+        # "11:30" two hours ago: every event of the demo (up to 13:31) lies in the past, as real events do.
+        self.base_ms = int(time.time() * 1000) - 2 * 3600_000
         self.secrets = {
             "api_tokens": "demo-" + uuid.uuid4().hex,
             "square_signature_keys": uuid.uuid4().hex,
@@ -379,7 +380,7 @@ class Demo:
             "visibility: item 112 hidden on provider 6 at central, north",
         )
         c.rule(f"12:00 the rush: the sandbox now answers {self.fault_rate:.0%} of writes with 502")
-        self.sandbox.set_faults(downstream_rate=self.fault_rate, writes_only=True, seed=7)
+        self.sandbox.set_faults(downstream_rate=self.fault_rate, writes_only=True, seed=1)
         self.sandbox.script(
             "PATCH",
             CONFLICT_PATH,

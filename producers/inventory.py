@@ -54,7 +54,7 @@ from producers.review import queue_review
 from producers.runtime import shared_client
 from producers.timers import Timers
 from producers.webhooks import in_stock
-from workers.changes import ENABLE_LEVELS, Change, Store, Target, ms_from_datetime
+from workers.changes import ENABLE_LEVELS, Change, Store, Target, check_not_future, ms_from_datetime
 
 log = structlog.get_logger("producers.inventory")
 SOURCE = "inventory"
@@ -132,6 +132,10 @@ def parse_entry(entry_id: str, fields: dict[str, str]) -> InventoryEntry:
     if not quantity.is_finite():
         raise EntryError("quantity", "is not a finite number")
     ts_ms = parse_ts(fields.get("ts") or "")
+    try:
+        check_not_future(ts_ms, "ts")
+    except ValueError as exc:
+        raise EntryError("ts", str(exc).removeprefix("ts ")) from exc
     brand, branch = _positive(fields, "brand_id"), _positive(fields, "branch_id")
     location = (fields.get("location") or "").strip() or None
     if (brand is None) != (branch is None):

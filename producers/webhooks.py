@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from producers.mapping import EntityRef, StoreRef, pair_up
-from workers.changes import ENABLE_LEVELS, Change, Store, Target, ms_from_datetime
+from workers.changes import ENABLE_LEVELS, Change, Store, Target, check_not_future, ms_from_datetime
 
 SQUARE_INVENTORY_EVENT = "inventory.count.updated"
 SHOPIFY_INVENTORY_TOPIC = "inventory_levels/update"
@@ -93,6 +93,12 @@ class SquareCount(_Lenient):
     calculated_at: AwareDatetime
     catalog_object_type: str | None = None
 
+    @field_validator("calculated_at")
+    @classmethod
+    def _not_future(cls, value: AwareDatetime) -> AwareDatetime:
+        check_not_future(ms_from_datetime(value), "calculated_at")
+        return value
+
 
 class SquareCountsObject(_Lenient):
     inventory_counts: list[SquareCount]
@@ -128,6 +134,12 @@ class ShopifyInventoryLevel(_Lenient):
     available: int | None
     updated_at: AwareDatetime
     admin_graphql_api_id: str | None = None
+
+    @field_validator("updated_at")
+    @classmethod
+    def _not_future(cls, value: AwareDatetime) -> AwareDatetime:
+        check_not_future(ms_from_datetime(value), "updated_at")
+        return value
 
 
 def parse_shopify(body: bytes) -> ShopifyInventoryLevel:
