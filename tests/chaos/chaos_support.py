@@ -258,6 +258,7 @@ def check(result: ChaosResult, permanent_faults: int) -> list[str]:
         problems.append(f"lost changes (desired != applied, not dead-lettered): {result.ledger_gaps[:5]}")
     if result.mismatches:
         problems.append(f"published menus differ from the newest change: {result.mismatches[:5]}")
+        problems.append(f"klikit calls carrying them: {calls_for(result, result.mismatches[:3])}")
     applied = Counter(c["idempotency_key"] for c in result.calls if c.get("applied") and c.get("idempotency_key"))
     twice = [k for k, n in applied.items() if n > 1]
     if twice:
@@ -269,6 +270,29 @@ def check(result: ChaosResult, permanent_faults: int) -> list[str]:
     if conflicts:
         problems.append(f"self-inflicted 409s: {len(conflicts)}")
     return problems
+
+
+def calls_for(result: ChaosResult, targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sandbox's record of every call that carried one of ``targets`` (for a failure's story)."""
+    out = []
+    wanted = {(t["business"], t["store"], t["item"]) for t in targets}
+    for c in result.calls:
+        body = c.get("body") if isinstance(c.get("body"), dict) else {}
+        stores = [f"{z['brandID']}:{z['branchID']}" for z in body.get("zoneStores") or []]
+        for store in stores:
+            for item in body.get("ids") or []:
+                if (c["business_id"], store, item) in wanted:
+                    out.append(
+                        {k: c.get(k) for k in ("seq", "ts", "status", "code", "fault", "applied", "replayed")}
+                        | {"isEnabled": body.get("isEnabled"), "key": str(c.get("idempotency_key"))[-8:]}
+                    )
+    changes = [
+        (c.occurred_ms, c.value, c.change_id)
+        for c in result.stream.changes
+        if (c.business, f"{c.store[0]}:{c.store[1]}", c.item) in wanted
+    ]
+    out.append({"changes (event ms, value, id)": sorted(changes)})
+    return out
 
 
 def fault_summary(result: ChaosResult) -> dict[str, int]:
