@@ -167,7 +167,13 @@ def test_parse_entry_names_the_field(fields: dict[str, str], field: str) -> None
 
 
 def test_parse_entry_accepts_ms_and_iso() -> None:
-    e = parse_entry("1-0", {"sku": " A ", "quantity": "-2.5", "ts": "2026-11-22T10:00:00Z", "location": "K"})
-    assert e.sku == "A" and e.quantity == Decimal("-2.5") and e.ts_ms == 1_795_341_600_000
-    e = parse_entry("1-0", {"sku": "A", "quantity": "3", "ts": "1795341600000", "brand_id": "1", "branch_id": "2"})
-    assert (e.brand_id, e.branch_id, e.ts_ms, e.change_id) == (1, 2, 1_795_341_600_000, "inventory:1-0")
+    e = parse_entry("1-0", {"sku": " A ", "quantity": "-2.5", "ts": "2026-11-21T10:00:00Z", "location": "K"})
+    assert e.sku == "A" and e.quantity == Decimal("-2.5") and e.ts_ms == 1_795_255_200_000
+    e = parse_entry("1-0", {"sku": "A", "quantity": "3", "ts": "1795255200000", "brand_id": "1", "branch_id": "2"})
+    assert (e.brand_id, e.branch_id, e.ts_ms, e.change_id) == (1, 2, 1_795_255_200_000, "inventory:1-0")
+
+
+def test_parse_entry_refuses_a_time_from_the_future() -> None:
+    ahead = str(int(time.time() * 1000) + 3_600_000)
+    with pytest.raises(EntryError, match="ts: is more than 5 minutes in the future"):
+        parse_entry("1-0", {"sku": "A", "quantity": "3", "ts": ahead, "location": "K"})
