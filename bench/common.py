@@ -201,10 +201,17 @@ class BenchStack:
 
         get_settings.cache_clear()
 
-    def start_workers(self, count: int = 1, argv: Sequence[str] = WORKER_ARGV, label: str = "worker") -> None:
+    def start_workers(
+        self,
+        count: int = 1,
+        argv: Sequence[str] = WORKER_ARGV,
+        label: str = "worker",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        env = {**self._env, **(extra_env or {})}
         for i in range(count):
             log = self.workdir / f"{label}-{len(self.workers) + i}.log"
-            self.workers.append(ServiceProcess(argv, self._env, log_path=log).start())
+            self.workers.append(ServiceProcess(argv, env, log_path=log).start())
         time.sleep(WORKER_BOOT_S)
         for w in self.workers:
             if not w.alive():
@@ -483,11 +490,14 @@ def write_report() -> Path:
         + f"{any_machine.get('memory_gb')} GB memory, Python {any_machine.get('python')}, "
         + f"{any_machine.get('platform')}.",
         "",
-        "Every number below comes from one run of `make bench` (or `python -m bench.<name>`) on that machine; "
-        "every load goes to loopback only. Each table lists the measurements, the target where the issue "
-        "sets one, and whether it was met.",
+        "Every table comes from one run of its benchmark (`python -m bench.<name>`; `make bench` runs them all) "
+        "on that machine, finished at the time it states; every load goes to loopback only. Each table lists "
+        "the measurements, the target where the issue sets one, and whether it was met.",
         "",
     ]
+    summary = RESULTS_DIR / "summary.md"
+    if summary.is_file():  # hand-written reading of the numbers, kept next to them
+        lines += [summary.read_text().strip(), ""]
     targets = [(name, r) for name, result in results.items() for r in result.get("rows", []) if r.get("target")]
     if targets:
         lines += [
