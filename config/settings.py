@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     """Age of a failing write after which it is dead-lettered instead of retried."""
     retry_min_backoff_ms: int = 200
     retry_max_backoff_ms: int = 30_000
+    ambiguous_write_settle_ms: int = 30_000
+    """After a write whose outcome is unknown (timeout, dropped connection) klikit may still apply
+    it late; its targets are written again (new key) this long after, so an older value cannot stick."""
     breaker_threshold: int = 5
     breaker_open_ms: int = 2_000
     rate_per_minute: int = 300

@@ -37,13 +37,18 @@ def retry_when(retries: int, exception: BaseException) -> bool:
 @dramatiq.actor(queue_name="menusync-flush", retry_when=retry_when, throws=(UnreadablePayload,), max_age=None)
 def flush_business(business_id: int) -> None:
     """Make every pending target of ``business_id`` true in klikit (one business at a time)."""
-    flush_business_now(runtime(), read_business_id(business_id), send_publish)
+    flush_business_now(runtime(), read_business_id(business_id), send_publish, send_flush_later)
 
 
 @dramatiq.actor(queue_name="menusync-publish", retry_when=retry_when, throws=(UnreadablePayload,), max_age=None)
 def publish_business(business_id: int) -> None:
     """Publish ``business_id``'s menu once its burst of writes has been quiet for the quiet period."""
     publish_business_now(runtime(), read_business_id(business_id), send_publish)
+
+
+def send_flush_later(business_id: int, delay_ms: int) -> None:
+    """An extra flush after ``delay_ms`` (beside the scheduled one; the lease keeps it harmless)."""
+    flush_business.send_with_options(args=(business_id,), delay=max(0, int(delay_ms)))
 
 
 def send_publish(business_id: int, delay_ms: int) -> None:

@@ -20,7 +20,14 @@ import dramatiq
 import structlog
 
 from config.credentials import CredentialsError
-from klikit.errors import ClientUsageError, KlikitError, RateLimited
+from klikit.errors import (
+    ClientUsageError,
+    KlikitConnectionError,
+    KlikitError,
+    KlikitTimeout,
+    NotEnvelopeError,
+    RateLimited,
+)
 from klikit.paths import OPERATIONS
 from workers.breaker import Breaker
 from workers.budget import RateBudget
@@ -41,6 +48,10 @@ MAX_INLINE_BUDGET_WAIT_MS = 2_000
 MAX_ROUNDS = 50
 
 
+#: Failures after which klikit may still apply the write late (the request may have reached it).
+AMBIGUOUS = (KlikitTimeout, KlikitConnectionError, NotEnvelopeError)
+
+
 class FlushDeferred(dramatiq.Retry):
     """The flush must run again after ``delay`` ms (transient failure, 429, breaker open)."""
 
@@ -54,6 +65,8 @@ class RoundResult:
     progressed: bool = False
     defer_ms: int | None = None
     stop: bool = False
+    suspect_delay_ms: int | None = None
+    """Set when a write's outcome was unknown: flush again after this delay to repeat it."""
 
 
 def read_business_id(value: object) -> int:
@@ -66,8 +79,17 @@ def auth_block_key(rt: Runtime, business_id: int) -> str:
     return rt.keys("credential", "blocked", business_id)
 
 
-def flush_business_now(rt: Runtime, business_id: int, send_publish: Callable[[int, int], None]) -> None:
-    """Flush ``business_id`` if its lease is free. ``send_publish(business_id, delay_ms)`` schedules a publish."""
+def flush_business_now(
+    rt: Runtime,
+    business_id: int,
+    send_publish: Callable[[int, int], None],
+    send_flush_later: Callable[[int, int], None],
+) -> None:
+    """Flush ``business_id`` if its lease is free.
+
+    ``send_publish(business_id, delay_ms)`` schedules a publish; ``send_flush_later(business_id,
+    delay_ms)`` an extra flush (to repeat an ambiguous write once it can no longer land late).
+    """
     s = rt.settings
     blocked = rt.redis.get(auth_block_key(rt, business_id))
     if blocked:
@@ -93,8 +115,11 @@ def flush_business_now(rt: Runtime, business_id: int, send_publish: Callable[[in
     defer_ms: int | None = None
     try:
         for _ in range(MAX_ROUNDS):
+            rt.ledger.repend_due_suspects(business_id)
             rows = rt.ledger.pending(business_id)
             result = _flush_round(rt, business_id, rows, lease, budget, breaker, tracker, send_publish)
+            if result.suspect_delay_ms is not None:
+                send_flush_later(business_id, result.suspect_delay_ms)
             if result.stop:
                 return
             if result.defer_ms is not None:
@@ -189,6 +214,11 @@ def _flush_round(
                 bound.warning("klikit rate limit: backing off", retry_after_ms=retry_after_ms)
                 result.defer_ms = retry_after_ms
                 return result
+            if isinstance(error, AMBIGUOUS):
+                # klikit may still apply this write after a newer one: write these targets again later.
+                settle = s.ambiguous_write_settle_ms
+                rt.ledger.mark_suspect(business_id, [key for key, _ in call.targets], now_ms() + settle)
+                result.suspect_delay_ms = settle + 50
             if action is Action.RETRY:
                 breaker.failure()
                 attempts, first = rt.failures.record(call.idempotency_key, now_ms())

@@ -6,6 +6,7 @@ Layout, per business ``B`` under the key prefix::
     cid:B       hash target -> change id          aver:B   hash target -> applied version
     pending:B   zset target -> ms it became due   dead:B   hash target -> dead-letter id
     nonce:B     hash target -> replay nonce       stats:B  hash recorded/superseded/applied/dead
+    suspect:B   zset target -> ms after which an ambiguous write of it is repeated
 
 Every state change is one Lua script, so that concurrent producers and flushes
 never interleave a read and a write.
@@ -137,6 +138,17 @@ class Ledger:
         for target_key, version in pairs:
             args += [target_key, version]
         return int(script(self.r, "unblock")(keys=[k["dver"], k["pending"], k["dead"], k["nonce"]], args=args))
+
+    def mark_suspect(self, business_id: int, target_keys: Sequence[str], due_ms: int) -> None:
+        """Targets of a write whose outcome is unknown: write them again after ``due_ms``."""
+        if target_keys:
+            self.r.zadd(self.k("suspect", business_id), dict.fromkeys(target_keys, due_ms), gt=True)
+
+    def repend_due_suspects(self, business_id: int) -> int:
+        """Put suspects whose time has come back in pending under a new key; returns how many."""
+        k = self._biz_keys(business_id)
+        keys = [self.k("suspect", business_id), k["desired"], k["pending"], k["nonce"]]
+        return int(script(self.r, "repend_suspects")(keys=keys, args=[now_ms()]))
 
     # -- reads ------------------------------------------------------------
     def pending(self, business_id: int, limit: int = 10_000) -> list[PendingRow]:
