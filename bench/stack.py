@@ -56,6 +56,9 @@ def stack_env(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    # As the Procfile: idle queues are polled every 100 ms (Dramatiq's default is 1 s), so a
+    # delayed flush message starts within its flush window.
+    env.setdefault("dramatiq_worker_timeout", "100")
     for name, value in settings.items():
         env[f"MENUSYNC_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
     return env
