@@ -73,6 +73,8 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
     reschedule: Any = rt.redis.register_script(_RESCHEDULE)
     for business_id in rt.ledger.businesses():
         counts["businesses"] += 1
+        # Repeats of ambiguous writes whose extra flush message was lost become pending here.
+        rt.ledger.repend_due_suspects(business_id)
         oldest = rt.ledger.oldest_pending_ms(business_id)
         if oldest is not None and now - oldest >= stale_ms:
             counts["stale"] += 1

@@ -1,4 +1,4 @@
-"""Bugs the benchmarks and the chaos harness ran into; each test fails until its bug is fixed.
+"""Bugs the benchmarks and the chaos harness ran into; each test guards its fix.
 
 1. ``EmbeddedRedis.stop()`` (config/embedded_redis.py) sends ``SHUTDOWN SAVE NOW``; the bundled
    redis-server 6.2 answers "syntax error" (``NOW`` came with Redis 7), the error is suppressed,

@@ -6,6 +6,9 @@ klikit ends on the older value while the ledger believes the newer one is applie
 writes it again. The chaos run meets this now and then (2 % hangs): one target out of ~4,000
 published with its previous value. This test builds the interleaving on purpose:
 
+Fixed by repeating an ambiguous write's targets under a new key once it can no longer land late
+(``ambiguous_write_settle_ms``; the tests' 2.5 s covers the 2.5 s hang).
+
 1. change A (enable) is flushed; its write hangs for 2.5 s in klikit, the client times out at 0.5 s;
 2. change B (disable, newer) is recorded meanwhile; the retried flush writes B at once: applied;
 3. A's request lands at 2.5 s and applies.

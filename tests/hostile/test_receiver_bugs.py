@@ -1,10 +1,12 @@
-"""Hostile input the receiver still takes: each test here fails until the receiver refuses it.
+"""Hostile input the receiver once took; each test guards the fix.
 
 - An event time far in the future wins every later comparison (versions are event times), so one
   bad delivery pins a target's value for good: every real change after it is "superseded".
 - Ids beyond 64 bits (business, entity, brand, branch) and booleans as entity ids are recorded as
   if valid (``CanonicalChange`` / ``ChangeBatch`` in workers/changes.py: ``int`` fields with only
   a lower bound, in pydantic's lax mode, where ``true`` is the integer 1).
+
+Fixed by strict types with an upper bound on ids and a 5-minute limit on event times ahead of the clock.
 """
 
 from __future__ import annotations
