@@ -223,6 +223,7 @@ SETTING_NOTES: dict[str, str] = {
     "retry_max_age_s": "a write still failing transiently after this long is dead-lettered",
     "retry_min_backoff_ms": "worker retry backoff, first step (exponential, full jitter)",
     "retry_max_backoff_ms": "worker retry backoff, cap",
+    "ambiguous_write_settle_ms": "after a write timed out or lost its connection, when its targets are written again",
     "breaker_threshold": "transient failures in a row that open a business's breaker",
     "breaker_open_ms": "how long an open breaker holds that business's flushes",
     "rate_per_minute": "klikit requests per minute per credential (a business may override it)",
