@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from klikit.errors import ClientUsageError
 
@@ -45,10 +45,6 @@ LocaleText = dict[str, str]
 """``{"en": "Margherita", "id": "Margherita"}``: ISO 639-1 code -> text."""
 
 
-Visibilities = dict[str, bool]
-"""Provider id (as a string) -> visible. Providers missing from the map are hidden."""
-
-
 class ZoneStore(WireModel):
     """One store: a (brand, branch) pair."""
 
@@ -61,6 +57,11 @@ def _check_visibilities(value: dict[str, bool]) -> dict[str, bool]:
         if not key.isdigit():
             raise ValueError(f"visibility keys are provider ids as strings, got {key!r}")
     return value
+
+
+Visibilities = Annotated[dict[str, bool], BeforeValidator(_str_keys), AfterValidator(_check_visibilities)]
+"""Provider id (as a string) -> visible. Providers missing from the map are hidden. Integer keys
+are turned into strings; any other key that is not a provider id is refused."""
 
 
 class EnableUpdateRequest(WireModel):
@@ -76,18 +77,8 @@ class EnableUpdateRequest(WireModel):
 class UpdateVisibilityRequest(WireModel):
     """setXxxVisibilities: a wholesale replacement of the map. Omit ``zone_stores`` for the business map."""
 
-    visibilities: dict[str, bool]
+    visibilities: Visibilities
     zone_stores: list[ZoneStore] | None = Field(default=None, alias="zoneStores")
-
-    @field_validator("visibilities", mode="before")
-    @classmethod
-    def _key_strings(cls, value: Any) -> Any:
-        return _str_keys(value)
-
-    @field_validator("visibilities")
-    @classmethod
-    def _provider_keys(cls, value: dict[str, bool]) -> dict[str, bool]:
-        return _check_visibilities(value)
 
 
 class TimeSlot(WireModel):
@@ -196,7 +187,7 @@ class CreateItemRequest(WireModel):
 
     title: dict[str, str] = Field(min_length=1)
     vat: int | float = Field(ge=0)
-    visibilities: dict[str, bool]
+    visibilities: Visibilities
     prices: dict[str, dict[str, EachPrice]]
     description: dict[str, str] | None = None
     sku: Annotated[str, Field(max_length=MAX_SKU_LENGTH)] | None = None
@@ -205,15 +196,10 @@ class CreateItemRequest(WireModel):
     is_enabled: bool | None = Field(default=None, alias="isEnabled")
     from_api: bool | None = Field(default=None, alias="fromAPI")
 
-    @field_validator("visibilities", "prices", mode="before")
+    @field_validator("prices", mode="before")
     @classmethod
     def _key_strings(cls, value: Any) -> Any:
         return _str_keys(value)
-
-    @field_validator("visibilities")
-    @classmethod
-    def _provider_keys(cls, value: dict[str, bool]) -> dict[str, bool]:
-        return _check_visibilities(value)
 
     @model_validator(mode="after")
     def _klikit_price(self) -> CreateItemRequest:
@@ -226,11 +212,11 @@ class CreateSectionRequest(WireModel):
     description: dict[str, str] | None = None
     is_enabled: bool | None = Field(default=None, alias="isEnabled")
     sequence: int | None = None
-    visibilities: dict[str, bool] | None = None
+    visibilities: Visibilities | None = None
     available_times: dict[str, DaySchedule] | None = Field(default=None, alias="availableTimes")
     from_api: bool | None = Field(default=None, alias="fromAPI")
 
-    @field_validator("visibilities", "available_times", mode="before")
+    @field_validator("available_times", mode="before")
     @classmethod
     def _key_strings(cls, value: Any) -> Any:
         return _str_keys(value)
@@ -243,7 +229,7 @@ class CreateSectionRequest(WireModel):
 
 class CreateCategoryRequest(WireModel):
     title: dict[str, str] = Field(min_length=1)
-    visibilities: dict[str, bool]
+    visibilities: Visibilities
     description: dict[str, str] | None = None
     is_enabled: bool | None = Field(default=None, alias="isEnabled")
     is_alc_beverages: bool | None = Field(default=None, alias="isAlcBeverages")
@@ -251,16 +237,6 @@ class CreateCategoryRequest(WireModel):
     is_halal: bool | None = Field(default=None, alias="isHalal")
     is_meal_for_one: bool | None = Field(default=None, alias="isMealForOne")
     from_api: bool | None = Field(default=None, alias="fromAPI")
-
-    @field_validator("visibilities", mode="before")
-    @classmethod
-    def _key_strings(cls, value: Any) -> Any:
-        return _str_keys(value)
-
-    @field_validator("visibilities")
-    @classmethod
-    def _provider_keys(cls, value: dict[str, bool]) -> dict[str, bool]:
-        return _check_visibilities(value)
 
 
 class ModifierAttachment(WireModel):
