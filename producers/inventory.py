@@ -48,13 +48,20 @@ from config.redis import Keys
 from config.settings import Settings, get_settings
 from producers.dedupe import dedupe_key, queue_done
 from producers.intake import accept
-from producers.mapping import INVENTORY_LOCATION_SOURCE, EntityRef, Mappings, StoreRef, decode_stores
+from producers.mapping import (
+    INVENTORY_LOCATION_SOURCE,
+    EntityRef,
+    Mappings,
+    StoreRef,
+    availability_change,
+    decode_stores,
+)
 from producers.metrics import INVALID_EVENTS, UNMAPPED_EVENTS
 from producers.review import queue_review
 from producers.runtime import shared_client
 from producers.timers import Timers
 from producers.webhooks import in_stock
-from workers.changes import ENABLE_LEVELS, Change, Store, Target, check_not_future, ms_from_datetime
+from workers.changes import ENABLE_LEVELS, Change, check_not_future, ms_from_datetime
 
 log = structlog.get_logger("producers.inventory")
 SOURCE = "inventory"
@@ -374,21 +381,7 @@ class InventoryConsumer:
                 unmapped.append((e, f"sku {e.sku} has no mapping for the store's business"))
                 continue
             enabled = in_stock(e.quantity, self.settings.stock_threshold)
-            for entity, store in pairs:
-                changes.append(
-                    Change(
-                        id=e.change_id,
-                        target=Target(
-                            business_id=entity.business_id,
-                            store=Store(brand_id=store.brand_id, branch_id=store.branch_id),
-                            level=entity.level,
-                            entity_id=entity.entity_id,
-                            field="enabled",
-                        ),
-                        value=enabled,
-                        occurred_at_ms=e.ts_ms,
-                    )
-                )
+            changes.extend(availability_change(e.change_id, entity, store, enabled, e.ts_ms) for entity, store in pairs)
         return changes, unmapped
 
     # -- the loop ----------------------------------------------------------------------------------

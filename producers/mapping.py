@@ -52,7 +52,7 @@ from typing import Any
 import redis
 
 from config.redis import Keys
-from workers.changes import LEVELS, Level
+from workers.changes import LEVELS, Change, Level, Store, Target
 
 CSV_COLUMNS = ("kind", "source", "pos_id", "business_id", "level", "entity_id", "brand_id", "branch_id")
 _SOURCE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -72,6 +72,30 @@ class StoreRef:
     business_id: int
     brand_id: int
     branch_id: int
+
+
+def availability_change(
+    change_id: str,
+    entity: EntityRef,
+    store: StoreRef,
+    enabled: bool,
+    occurred_at_ms: int,
+    until_ms: int | None = None,
+) -> Change:
+    """The availability change a POS or inventory stock level means for one mapped (entity, store)."""
+    return Change(
+        id=change_id,
+        target=Target(
+            business_id=entity.business_id,
+            store=Store(brand_id=store.brand_id, branch_id=store.branch_id),
+            level=entity.level,
+            entity_id=entity.entity_id,
+            field="enabled",
+        ),
+        value=enabled,
+        occurred_at_ms=occurred_at_ms,
+        until_ms=until_ms,
+    )
 
 
 class MappingImportError(ValueError):

@@ -33,8 +33,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from producers.mapping import EntityRef, StoreRef, pair_up
-from workers.changes import ENABLE_LEVELS, Change, Store, Target, check_not_future, ms_from_datetime
+from producers.mapping import EntityRef, StoreRef, availability_change, pair_up
+from workers.changes import ENABLE_LEVELS, Change, check_not_future, ms_from_datetime
 
 SQUARE_INVENTORY_EVENT = "inventory.count.updated"
 SHOPIFY_INVENTORY_TOPIC = "inventory_levels/update"
@@ -216,19 +216,5 @@ def build_changes(
                 built.unmapped.append(f"item {level.item_id} maps only to levels without an enable flag")
             continue
         for entity, store in usable:
-            built.changes.append(
-                Change(
-                    id=change_id,
-                    target=Target(
-                        business_id=entity.business_id,
-                        store=Store(brand_id=store.brand_id, branch_id=store.branch_id),
-                        level=entity.level,
-                        entity_id=entity.entity_id,
-                        field="enabled",
-                    ),
-                    value=enabled,
-                    occurred_at_ms=level.occurred_at_ms,
-                    until_ms=until_ms,
-                )
-            )
+            built.changes.append(availability_change(change_id, entity, store, enabled, level.occurred_at_ms, until_ms))
     return built
