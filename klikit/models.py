@@ -100,10 +100,6 @@ class DaySchedule(WireModel):
     slots: list[TimeSlot] = Field(default_factory=list)
 
 
-AvailableTimes = dict[str, DaySchedule]
-"""Weekday ``"0"``..``"6"`` -> schedule. ``{}`` falls back to the section's business-level schedule."""
-
-
 def _check_weekdays(value: dict[str, DaySchedule] | None) -> dict[str, DaySchedule] | None:
     if value is not None:
         bad = sorted(set(value) - WEEKDAYS)
@@ -112,20 +108,14 @@ def _check_weekdays(value: dict[str, DaySchedule] | None) -> dict[str, DaySchedu
     return value
 
 
+AvailableTimes = Annotated[dict[str, DaySchedule], BeforeValidator(_str_keys), AfterValidator(_check_weekdays)]
+"""Weekday ``"0"``..``"6"`` -> schedule. ``{}`` falls back to the section's business-level schedule.
+Integer keys are turned into strings; any other key is refused."""
+
+
 class SyncSection(WireModel):
     sequence: int = 0
-    available_times: dict[str, DaySchedule] = Field(default_factory=dict, alias="availableTimes")
-
-    @field_validator("available_times", mode="before")
-    @classmethod
-    def _key_strings(cls, value: Any) -> Any:
-        return _str_keys(value)
-
-    @field_validator("available_times")
-    @classmethod
-    def _weekdays(cls, value: dict[str, DaySchedule]) -> dict[str, DaySchedule]:
-        _check_weekdays(value)
-        return value
+    available_times: AvailableTimes = Field(default_factory=dict, alias="availableTimes")
 
 
 class SyncRequest(WireModel):
@@ -213,18 +203,8 @@ class CreateSectionRequest(WireModel):
     is_enabled: bool | None = Field(default=None, alias="isEnabled")
     sequence: int | None = None
     visibilities: Visibilities | None = None
-    available_times: dict[str, DaySchedule] | None = Field(default=None, alias="availableTimes")
+    available_times: AvailableTimes | None = Field(default=None, alias="availableTimes")
     from_api: bool | None = Field(default=None, alias="fromAPI")
-
-    @field_validator("available_times", mode="before")
-    @classmethod
-    def _key_strings(cls, value: Any) -> Any:
-        return _str_keys(value)
-
-    @field_validator("available_times")
-    @classmethod
-    def _weekdays(cls, value: dict[str, DaySchedule] | None) -> dict[str, DaySchedule] | None:
-        return _check_weekdays(value)
 
 
 class CreateCategoryRequest(WireModel):
