@@ -26,7 +26,6 @@ from klikit.errors import (
     KlikitError,
     KlikitTimeout,
     NotEnvelopeError,
-    RateLimited,
 )
 from klikit.paths import OPERATIONS
 from workers.breaker import Breaker
@@ -35,7 +34,7 @@ from workers.deadletters import DeadLetter
 from workers.lease import BusinessLease
 from workers.ledger import PendingRow, now_ms
 from workers.metrics import CHANGE_TO_APPLIED, CHANGES_PER_CALL, DEAD_LETTERS, KLIKIT_CALLS, RETRIES
-from workers.outcomes import Action, backoff_ms, classify
+from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
 from workers.planner import PlanContext, PlannedCall, plan_calls
 from workers.publish_state import ALL_STORES, PublishTracker
 from workers.runtime import Runtime
@@ -209,10 +208,10 @@ def _flush_round(
             KLIKIT_CALLS.labels(operation=call.operation, outcome=action.value).inc()
             bound = bound.bind(code=error.code, status=error.status, request_id=error.request_id)
             if action is Action.RATE_LIMITED:
-                retry_after_ms = int(((error.retry_after if isinstance(error, RateLimited) else None) or 1.0) * 1000)
-                budget.penalize(retry_after_ms)
-                bound.warning("klikit rate limit: backing off", retry_after_ms=retry_after_ms)
-                result.defer_ms = retry_after_ms
+                wait_ms = retry_after_ms(error)
+                budget.penalize(wait_ms)
+                bound.warning("klikit rate limit: backing off", retry_after_ms=wait_ms)
+                result.defer_ms = wait_ms
                 return result
             if isinstance(error, AMBIGUOUS):
                 # klikit may still apply this write after a newer one: write these targets again later.

@@ -42,6 +42,11 @@ def classify(error: BaseException | None) -> Action:
     return Action.RETRY
 
 
+def retry_after_ms(error: KlikitError, default_s: float = 1.0) -> int:
+    """The wait klikit asked for with ``Retry-After`` (``default_s`` when it named none), in ms."""
+    return int((error.retry_after or default_s) * 1000)
+
+
 def backoff_ms(attempt: int, *, min_ms: int, max_ms: int, rand: float) -> int:
     """Exponential backoff with full jitter: uniform in [0, min(max, min * 2**attempt)].
 

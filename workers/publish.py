@@ -15,7 +15,7 @@ from collections.abc import Callable
 import structlog
 
 from config.credentials import CredentialsError
-from klikit.errors import KlikitError, RateLimited
+from klikit.errors import KlikitError
 from workers.budget import RateBudget
 from workers.changes import Store
 from workers.deadletters import DeadLetter
@@ -25,7 +25,7 @@ from workers.idempotency import idempotency_key
 from workers.lease import BusinessLease
 from workers.ledger import now_ms
 from workers.metrics import DEAD_LETTERS, KLIKIT_CALLS, PUBLISHES, RETRIES, WRITE_TO_PUBLISH
-from workers.outcomes import Action, backoff_ms, classify
+from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
 from workers.publish_state import ALL_STORES, PublishTracker
 from workers.runtime import Runtime
 
@@ -94,10 +94,10 @@ def publish_business_now(rt: Runtime, business_id: int, send_publish: Callable[[
         PUBLISHES.labels(outcome=action.value).inc()
         bound = bound.bind(code=error.code, status=error.status, request_id=error.request_id)
         if action is Action.RATE_LIMITED:
-            retry_after_ms = int(((error.retry_after if isinstance(error, RateLimited) else None) or 1.0) * 1000)
-            budget.penalize(retry_after_ms)
+            wait_ms = retry_after_ms(error)
+            budget.penalize(wait_ms)
             RETRIES.labels(reason="publish_rate_limited").inc()
-            raise FlushDeferred(f"publish of {business_id} rate limited", delay=retry_after_ms) from None
+            raise FlushDeferred(f"publish of {business_id} rate limited", delay=wait_ms) from None
         if action is Action.RETRY:
             attempts, first = rt.failures.record(key, now_ms())
             if now_ms() - first < s.retry_max_age_s * 1000:
