@@ -96,7 +96,7 @@ def flush_business_now(
         rt.redis.delete(rt.keys("flush", "scheduled", business_id))
         return
     try:
-        credential = rt.credential(business_id)
+        rt.credential(business_id)
     except CredentialsError as exc:
         _dead_letter_rows(rt, business_id, rt.ledger.pending(business_id), "credentials_missing", str(exc))
         rt.redis.delete(rt.keys("flush", "scheduled", business_id))
@@ -109,7 +109,7 @@ def flush_business_now(
     if not lease.acquire():
         return  # the holder sees the dirty flag the nudge set, and flushes again
     rt.redis.delete(lease.dirty_key)
-    budget = RateBudget(rt.redis, rt.keys, business_id, credential.rate_per_minute or s.rate_per_minute, s.rate_burst)
+    budget = rt.budget(business_id)
     tracker = PublishTracker(rt.redis, rt.keys, business_id)
     defer_ms: int | None = None
     try:

@@ -16,7 +16,6 @@ import structlog
 
 from config.credentials import CredentialsError
 from klikit.errors import KlikitError
-from workers.budget import RateBudget
 from workers.changes import Store
 from workers.deadletters import DeadLetter
 from workers.debounce import FLUSH_POLL_MS, Verdict, decide
@@ -74,7 +73,7 @@ def publish_business_now(rt: Runtime, business_id: int, send_publish: Callable[[
         return
     body = publish_body(stores, credential.provider_ids)
     key = idempotency_key(business_id, PUBLISH_OPERATION, body, f"gen-{state.generation}")
-    budget = RateBudget(rt.redis, rt.keys, business_id, credential.rate_per_minute or s.rate_per_minute, s.rate_burst)
+    budget = rt.budget(business_id)
     wait = budget.take()
     if wait:
         send_publish(business_id, wait)

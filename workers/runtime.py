@@ -17,6 +17,7 @@ from config.logging import register_secrets
 from config.redis import Keys, connect
 from config.settings import Settings, get_settings
 from klikit.client import KlikitClient
+from workers.budget import RateBudget
 from workers.changes import Store
 from workers.deadletters import DeadLetterStore, FailureLog
 from workers.ledger import Ledger
@@ -80,6 +81,12 @@ class Runtime:
                 client = KlikitClient.from_settings(self.settings, credential)
                 self._clients[business_id] = client
             return client
+
+    def budget(self, business_id: int) -> RateBudget:
+        """The shared request budget of a business's credential (its own rate, else the default)."""
+        s = self.settings
+        rate = self.credential(business_id).rate_per_minute or s.rate_per_minute
+        return RateBudget(self.redis, self.keys, business_id, rate, s.rate_burst)
 
     def stores(self, business_id: int) -> tuple[Store, ...]:
         """Every store of a business: from its credential entry, else klikit's branches (cached)."""
