@@ -11,7 +11,8 @@ import structlog
 
 from config.broker import build_broker
 from config.settings import get_settings
-from workers.flush import FlushDeferred, UnreadablePayload, flush_business_now, read_business_id
+from workers.errors import FlushDeferred, UnreadablePayload
+from workers.flush import flush_business_now, read_business_id
 from workers.ledger import now_ms
 from workers.publish import publish_business_now
 from workers.runtime import runtime

@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import dramatiq
 import structlog
 
 from config.credentials import CredentialsError
@@ -31,6 +30,7 @@ from klikit.paths import OPERATIONS
 from workers.breaker import Breaker
 from workers.budget import RateBudget
 from workers.deadletters import DeadLetter
+from workers.errors import FlushDeferred, UnreadablePayload
 from workers.lease import BusinessLease
 from workers.ledger import PendingRow, now_ms
 from workers.metrics import CHANGE_TO_APPLIED, CHANGES_PER_CALL, DEAD_LETTERS, KLIKIT_CALLS, RETRIES
@@ -49,14 +49,6 @@ MAX_ROUNDS = 50
 
 #: Failures after which klikit may still apply the write late (the request may have reached it).
 AMBIGUOUS = (KlikitTimeout, KlikitConnectionError, NotEnvelopeError)
-
-
-class FlushDeferred(dramatiq.Retry):
-    """The flush must run again after ``delay`` ms (transient failure, 429, breaker open)."""
-
-
-class UnreadablePayload(Exception):
-    """A message whose payload cannot be acted on; dead-lettered at once, never retried."""
 
 
 @dataclass

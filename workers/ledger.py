@@ -154,28 +154,20 @@ class Ledger:
     def pending(self, business_id: int, limit: int = 10_000) -> list[PendingRow]:
         """Targets of ``business_id`` whose desired version is newer than applied, oldest first."""
         k = self._biz_keys(business_id)
-        members = self.r.zrange(k["pending"], 0, limit - 1, withscores=True)
-        if not members:
-            return []
-        names = [m for m, _ in members]
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hmget(k["desired"], names)
-        pipe.hmget(k["dver"], names)
-        pipe.hmget(k["cid"], names)
-        pipe.hmget(k["nonce"], names)
-        values, versions, cids, nonces = pipe.execute()
+        flat = script(self.r, "pending")(
+            keys=[k["pending"], k["desired"], k["dver"], k["cid"], k["nonce"]], args=[max(1, limit)]
+        )
         rows = []
-        for (name, since), value, version, cid, nonce in zip(members, values, versions, cids, nonces, strict=True):
-            if value is None or version is None:
-                continue
+        for i in range(0, len(flat), 6):
+            name, since, value, version, cid, nonce = flat[i : i + 6]
             rows.append(
                 PendingRow(
                     target=Target.from_key(name),
                     value=json.loads(value),
                     version=version,
-                    change_id=cid or "",
+                    change_id=cid,
                     nonce=int(nonce or 0),
-                    pending_since_ms=int(since),
+                    pending_since_ms=int(float(since)),
                 )
             )
         return rows
@@ -190,7 +182,10 @@ class Ledger:
     def desired(self, target: Target) -> tuple[Any, str] | None:
         """The target's desired (value, version), or ``None`` if never recorded."""
         b = target.business_id
-        value, version = self.r.hget(self.k("desired", b), target.key()), self.r.hget(self.k("dver", b), target.key())
+        pipe = self.r.pipeline(transaction=True)  # MULTI/EXEC: value and version of one moment
+        pipe.hget(self.k("desired", b), target.key())
+        pipe.hget(self.k("dver", b), target.key())
+        value, version = pipe.execute()
         if value is None or version is None:
             return None
         return json.loads(value), version
@@ -200,8 +195,10 @@ class Ledger:
 
     def all_desired(self, business_id: int) -> dict[str, tuple[Any, str]]:
         """Every target of a business: key -> (value, version). For status, tests and the demo."""
-        values = self.r.hgetall(self.k("desired", business_id))
-        versions = self.r.hgetall(self.k("dver", business_id))
+        pipe = self.r.pipeline(transaction=True)  # MULTI/EXEC: values and versions of one moment
+        pipe.hgetall(self.k("desired", business_id))
+        pipe.hgetall(self.k("dver", business_id))
+        values, versions = pipe.execute()
         return {key: (json.loads(v), versions[key]) for key, v in values.items() if key in versions}
 
     def stats(self, business_id: int) -> dict[str, int]:

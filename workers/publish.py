@@ -19,7 +19,8 @@ from klikit.errors import KlikitError
 from workers.changes import Store
 from workers.deadletters import DeadLetter
 from workers.debounce import FLUSH_POLL_MS, Verdict, decide
-from workers.flush import FlushDeferred, auth_block_key
+from workers.errors import FlushDeferred
+from workers.flush import auth_block_key
 from workers.idempotency import idempotency_key
 from workers.lease import BusinessLease
 from workers.ledger import now_ms
