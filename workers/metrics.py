@@ -7,7 +7,7 @@ web app serves them on ``/metrics``.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 CHANGES_RECORDED = Counter("menusync_changes_recorded_total", "Changes that won in the ledger.", ["source"])
 CHANGES_SUPERSEDED = Counter(
@@ -35,3 +35,17 @@ WRITE_TO_PUBLISH = Histogram(
     buckets=(0.5, 1, 2, 3, 3.5, 4, 5, 7.5, 10, 20, 30, 60),
 )
 UNREADABLE_MESSAGES = Counter("menusync_unreadable_messages_total", "Messages dead-lettered unread.", ["actor"])
+KLIKIT_READS = Counter(
+    "menusync_reconcile_reads_total", "getMenu read-backs of klikit's menus, by purpose.", ["purpose"]
+)
+DRIFT_TARGETS = Counter(
+    "menusync_drift_targets_total",
+    "Targets whose published value differed from the ledger at a read-back, by kind.",
+    ["business", "level", "kind"],
+)
+LAST_RECONCILE = Gauge(
+    "menusync_last_reconcile_timestamp_seconds",
+    "When a business's menus were last read back.",
+    ["business"],
+    multiprocess_mode="max",
+)
