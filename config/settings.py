@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     publish_quiet_ms: int = 3_000
     publish_max_wait_ms: int = 30_000
 
+    # Read-back reconciliation
+    reconcile_after_publish: bool = True
+    """Read the published stores back (store-mode getMenu) after every successful publish."""
+    reconcile_delay_ms: int = 1_000
+    """Wait after a publish before its read-back, so that klikit's snapshot is rebuilt."""
+    reconcile_interval_s: float = 900.0
+    """Every business's stores are read back this often (spread over the interval); 0 = never."""
+    reconcile_max_repairs: int = 3
+    """Repairs of one target that drift again right after each before it is dead-lettered (drift_persistent)."""
+    reconcile_repair_window_s: float = 3_600.0
+    """Repairs of one target count together while each follows the previous within this window."""
+
     # Broker
     heartbeat_timeout_ms: int = 15_000
     broker_maintenance_chance: int = 10_000

@@ -15,6 +15,7 @@ from workers.errors import FlushDeferred, UnreadablePayload
 from workers.flush import flush_business_now, read_business_id
 from workers.ledger import now_ms
 from workers.publish import publish_business_now
+from workers.reconcile import read_store_keys, reconcile_business_now
 from workers.runtime import runtime
 
 broker = build_broker(get_settings())
@@ -44,7 +45,38 @@ def flush_business(business_id: int) -> None:
 @dramatiq.actor(queue_name="menusync-publish", retry_when=retry_when, throws=(UnreadablePayload,), max_age=None)
 def publish_business(business_id: int) -> None:
     """Publish ``business_id``'s menu once its burst of writes has been quiet for the quiet period."""
-    publish_business_now(runtime(), read_business_id(business_id), send_publish)
+    publish_business_now(runtime(), read_business_id(business_id), send_publish, send_reconcile)
+
+
+#: A read-back retried this often (429s, transient failures) gives up: the next publish or period reads again.
+MAX_RECONCILE_RETRIES = 8
+
+
+def reconcile_retry_when(retries: int, exception: BaseException) -> bool:
+    return not isinstance(exception, UnreadablePayload) and retries < MAX_RECONCILE_RETRIES
+
+
+@dramatiq.actor(
+    queue_name="menusync-reconcile", retry_when=reconcile_retry_when, throws=(UnreadablePayload,), max_age=None
+)
+def reconcile_business(business_id: int, store_keys: list[str] | None = None, reason: str = "periodic") -> None:
+    """Read back ``business_id``'s published menus (``store_keys``, or every store) and repair drift."""
+    retries = 0
+    message = dramatiq.middleware.CurrentMessage.get_current_message()
+    if message is not None:
+        retries = int(message.options.get("retries", 0))
+    reconcile_business_now(
+        runtime(),
+        read_business_id(business_id),
+        read_store_keys(store_keys),
+        reason=str(reason)[:40],
+        send_flush=send_flush,
+        attempt=retries,
+    )
+
+
+def send_reconcile(business_id: int, store_keys: list[str] | None, reason: str, delay_ms: int = 0) -> None:
+    reconcile_business.send_with_options(args=(business_id, store_keys, reason), delay=max(0, int(delay_ms)))
 
 
 def send_flush_later(business_id: int, delay_ms: int) -> None:

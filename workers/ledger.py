@@ -7,6 +7,7 @@ Layout, per business ``B`` under the key prefix::
     pending:B   zset target -> ms it became due   dead:B   hash target -> dead-letter id
     nonce:B     hash target -> replay nonce       stats:B  hash recorded/superseded/applied/dead
     suspect:B   zset target -> ms after which an ambiguous write of it is repeated
+    drift:B     hash target -> "version|repairs|last ms": recent drift repairs at that version
 
 Every state change is one Lua script, so that concurrent producers and flushes
 never interleave a read and a write.
@@ -38,6 +39,32 @@ class PendingRow:
     change_id: str
     nonce: int = 0
     pending_since_ms: int = 0
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """One target as the ledger holds it at one moment (see :meth:`Ledger.view`)."""
+
+    value: Any
+    version: str
+    applied_version: str | None
+    pending: bool
+    dead: bool
+
+    @property
+    def settled(self) -> bool:
+        """Applied at its desired version, nothing newer waiting, not set aside."""
+        return self.applied_version == self.version and not self.pending and not self.dead
+
+
+@dataclass(frozen=True)
+class DriftRepair:
+    """What :meth:`Ledger.repend_drift` did: targets re-pended, targets past the repair cap."""
+
+    busy: bool = False
+    repended: tuple[str, ...] = ()
+    persistent: tuple[str, ...] = ()
+    send_flush: bool = False
 
 
 def now_ms() -> int:
@@ -150,7 +177,75 @@ class Ledger:
         keys = [self.k("suspect", business_id), k["desired"], k["pending"], k["nonce"]]
         return int(script(self.r, "repend_suspects")(keys=keys, args=[now_ms()]))
 
+    def repend_drift(
+        self,
+        business_id: int,
+        drifted: Sequence[tuple[str, str]],
+        *,
+        max_repairs: int,
+        window_ms: int,
+        flag_ttl_ms: int,
+        publish_state_key: str,
+    ) -> DriftRepair:
+        """Re-pend (target key, version) pairs a read-back found drifted, under a new key.
+
+        Only while the read-back still describes the ledger (no write since the publish, each
+        target still settled at that version). Repairs of one target at one version, each within
+        ``window_ms`` of the previous, are counted; past ``max_repairs`` the target is returned
+        as persistent instead.
+        """
+        k = self._biz_keys(business_id)
+        keys = [
+            k["dver"],
+            k["aver"],
+            k["pending"],
+            k["nonce"],
+            self.k("drift", business_id),
+            k["dead"],
+            publish_state_key,
+            self.k("flush", "dirty", business_id),
+            self.k("flush", "scheduled", business_id),
+        ]
+        args: list[Any] = [now_ms(), max_repairs, flag_ttl_ms, window_ms]
+        for target_key, version in drifted:
+            args += [target_key, version]
+        reply = script(self.r, "repend_drift")(keys=keys, args=args)
+        if reply and reply[0] == "busy":
+            return DriftRepair(busy=True)
+        count = int(reply[1])
+        return DriftRepair(
+            repended=tuple(reply[2 : 2 + count]),
+            persistent=tuple(reply[2 + count :]),
+            send_flush=reply[0] == "send",
+        )
+
     # -- reads ------------------------------------------------------------
+    def view(self, business_id: int) -> dict[str, TargetState]:
+        """Every target of a business as of one moment (MULTI/EXEC): for read-backs and ``plan``."""
+        k = self._biz_keys(business_id)
+        pipe = self.r.pipeline(transaction=True)
+        for name in ("desired", "dver", "aver", "dead"):
+            pipe.hgetall(k[name])
+        pipe.zrange(k["pending"], 0, -1)
+        values, versions, applied, dead, pending = pipe.execute()
+        waiting = set(pending)
+        return {
+            key: TargetState(
+                value=json.loads(raw),
+                version=versions[key],
+                applied_version=applied.get(key),
+                pending=key in waiting,
+                dead=key in dead,
+            )
+            for key, raw in values.items()
+            if key in versions
+        }
+
+    def drift_repairs(self, business_id: int) -> dict[str, int]:
+        """Targets repaired after drift: key -> repairs counted at their current version."""
+        raw = self.r.hgetall(self.k("drift", business_id))
+        return {key: int(value.split("|")[1]) for key, value in raw.items()}
+
     def pending(self, business_id: int, limit: int = 10_000) -> list[PendingRow]:
         """Targets of ``business_id`` whose desired version is newer than applied, oldest first."""
         k = self._biz_keys(business_id)

@@ -42,8 +42,17 @@ def publish_body(stores: list[Store], provider_ids: tuple[int, ...]) -> dict[str
     }
 
 
-def publish_business_now(rt: Runtime, business_id: int, send_publish: Callable[[int, int], None]) -> None:
-    """Run one publish decision for ``business_id``; ``send_publish(business_id, delay_ms)`` re-schedules."""
+def publish_business_now(
+    rt: Runtime,
+    business_id: int,
+    send_publish: Callable[[int, int], None],
+    send_reconcile: Callable[[int, list[str], str, int], None] | None = None,
+) -> None:
+    """Run one publish decision for ``business_id``; ``send_publish(business_id, delay_ms)`` re-schedules.
+
+    After a publish that no write overtook, ``send_reconcile(business_id, store_keys, reason,
+    delay_ms)`` asks for the read-back of the stores published (when enabled in the settings).
+    """
     s = rt.settings
     tracker = PublishTracker(rt.redis, rt.keys, business_id)
     state = tracker.state()
@@ -129,9 +138,11 @@ def publish_business_now(rt: Runtime, business_id: int, send_publish: Callable[[
     )
     bound.info("menu published", request_id=response.request_id)
     if not tracker.complete(state.generation):
-        # A write landed during the call: publish once more after its quiet period.
+        # A write landed during the call: publish once more after its quiet period (its read-back follows it).
         again = tracker.state()
         send_publish(business_id, max(0, again.due_ms - now_ms()))
+    elif send_reconcile is not None and s.reconcile_after_publish:
+        send_reconcile(business_id, [store.key() for store in stores], "publish", s.reconcile_delay_ms)
 
 
 def _dead_letter(

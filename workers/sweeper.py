@@ -17,12 +17,18 @@
   ``workers.actors.send_publish(b, 0)`` and moves ``scheduled`` to now, so one stranded
   publish is re-sent at most once per window.
 
+- **sends the periodic read-back** (``settings.reconcile_interval_s``) of every business whose
+  turn has come: each business has its own time in a due index, first placed at a hash-spread
+  offset within the interval so that businesses do not all read at once, and claimed and moved
+  on by one script (``reconcile_claim.lua``).
+
 The scheduler process (``python -m producers.scheduler``) calls it every
 ``settings.sweep_interval_s``. It is idempotent and cheap: a few Redis reads per business.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import structlog
@@ -32,6 +38,7 @@ from workers.lease import BusinessLease
 from workers.ledger import now_ms
 from workers.publish_state import PublishTracker
 from workers.runtime import Runtime, runtime
+from workers.scripts import script
 
 log = structlog.get_logger("menusync.sweeper")
 
@@ -64,6 +71,7 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
             "skipped_scheduled",
             "skipped_blocked",
             "publishes_resent",
+            "reconciles_sent",
         ),
         0,
     )
@@ -71,7 +79,12 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
     stale_ms = int(s.sweep_stale_after_s * 1000)
     publish_stale_ms = s.publish_max_wait_ms + PUBLISH_GRACE_MS
     reschedule: Any = rt.redis.register_script(_RESCHEDULE)
-    for business_id in rt.ledger.businesses():
+    businesses = rt.ledger.businesses()
+    if s.reconcile_interval_s > 0:
+        for business_id in claim_due_reconciles(rt, businesses, now):
+            actors.send_reconcile(business_id, None, "periodic")
+            counts["reconciles_sent"] += 1
+    for business_id in businesses:
         counts["businesses"] += 1
         # Repeats of ambiguous writes whose extra flush message was lost become pending here.
         rt.ledger.repend_due_suspects(business_id)
@@ -106,6 +119,16 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
                 pending_for_ms=now - newest_sign_of_life,
             )
     return counts
+
+
+def claim_due_reconciles(rt: Runtime, businesses: list[int], now: int, limit: int = 1_000) -> list[int]:
+    """Businesses whose periodic read-back is due now (each then moves on by one interval)."""
+    interval_ms = int(rt.settings.reconcile_interval_s * 1000)
+    args: list[Any] = [now, interval_ms, limit]
+    for business_id in businesses:
+        args += [business_id, now + zlib.crc32(str(business_id).encode()) % max(1, interval_ms)]
+    claimed = script(rt.redis, "reconcile_claim")(keys=[rt.keys("reconcile", "due")], args=args)
+    return [int(b) for b in claimed]
 
 
 def _flush_skip_reason(rt: Runtime, business_id: int) -> str | None:

@@ -15,6 +15,10 @@
   a store (a new brand id is added to the business); by default it has no menu rows yet.
 - ``POST /_sandbox/clock`` ``{"advance_s": float}`` moves the sandbox clock forward (ages idempotency
   records); returns ``{"offset_s"}``.
+- ``POST /_sandbox/tamper`` ``{"business_id", "level", "id", "field", "value", "store"?: {"brand_id",
+  "branch_id"}, "republish"?: false}`` edits klikit behind menusync's back, as klikit's own tools
+  would: the business row (no ``store``) or a store override; ``republish`` rebuilds the snapshots of
+  the touched stores (business row: every store already published) so store-mode reads show it.
 Errors use the partner error envelope.
 """
 
@@ -28,14 +32,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from klikit.sandbox.effective import effective_map
 from klikit.sandbox.envelope import ApiError, error_body, new_request_id
 from klikit.sandbox.faults import Script, ScriptedResponse
+from klikit.sandbox.menu_view import render_sections
 from klikit.sandbox.state import SandboxState
 from klikit.sandbox.state_view import render_state
 from klikit.sandbox.validate import loads
-from klikit.sandbox.world import Brand, Credential, Store
+from klikit.sandbox.world import Brand, Credential, Snapshot, Store, store_key_str
 
 _METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+#: Fields ``/_sandbox/tamper`` can edit, with the JSON type of their value and the entity attribute.
+TAMPER_FIELDS: dict[str, type] = {"enabled": bool, "visibilities": dict, "availableTimes": dict}
+TAMPER_ATTRIBUTES = {"enabled": "enabled", "visibilities": "visibilities", "availableTimes": "available_times"}
 
 
 def _error(exc: ApiError) -> JSONResponse:
@@ -183,6 +192,51 @@ def build_admin(state: SandboxState) -> Starlette:
         state.clock_offset_s += float(advance)
         return JSONResponse({"offset_s": state.clock_offset_s})
 
+    async def post_tamper(request: Request) -> Response:
+        # An edit made in klikit's own tools, behind menusync's back: drift for the read-back to find.
+        body = await _json_object(request)
+        business = state.world.businesses.get(_int_field(body, "business_id"))
+        if business is None:
+            raise ApiError("resource_not_found", "business not found")
+        entity = business.entities.get(_int_field(body, "id"))
+        if entity is None or entity.level != body.get("level"):
+            raise ApiError("resource_not_found", "no entity with that id at that level")
+        name = body.get("field")
+        if name not in TAMPER_FIELDS or (name == "availableTimes" and entity.level != "section"):
+            raise ApiError("request_invalid", f"field: one of {sorted(TAMPER_FIELDS)} (availableTimes: sections)")
+        value = body.get("value")
+        if not isinstance(value, TAMPER_FIELDS[name]):
+            raise ApiError("request_invalid", f"value: wrong type for {name}")
+        republish = body.get("republish", False)
+        if not isinstance(republish, bool):
+            raise ApiError("request_invalid", "republish: must be a boolean")
+        raw_store = body.get("store")
+        if raw_store is None:
+            setattr(entity, TAMPER_ATTRIBUTES[name], value)
+            stores = [s for s in business.stores.values() if s.snapshot is not None]
+        else:
+            if not isinstance(raw_store, dict):
+                raise ApiError("request_invalid", "store: must be {brand_id, branch_id} or null")
+            store = business.stores.get((_int_field(raw_store, "brand_id"), _int_field(raw_store, "branch_id")))
+            if store is None:
+                raise ApiError("resource_not_found", "store not found")
+            store.overrides.setdefault(entity.id, {})[name] = value
+            stores = [store]
+        republished = []
+        if republish:
+            for store in stores:
+                previous = store.snapshot
+                store.snapshot = Snapshot(
+                    published_at=state.now(),
+                    provider_ids=previous.provider_ids if previous else [1],
+                    publish_count=(previous.publish_count if previous else 0) + 1,
+                    scheduled_at=None,
+                    effective=effective_map(business, store),
+                    sections=render_sections(business, store),
+                )
+                republished.append(store_key_str(store.key))
+        return JSONResponse({"tampered": True, "republished": republished})
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return _error(ApiError("resource_not_found", f"no route {request.method} {request.url.path}"))
 
@@ -205,5 +259,6 @@ def build_admin(state: SandboxState) -> Starlette:
         Route("/_sandbox/credentials", post_credentials, methods=["POST"]),
         Route("/_sandbox/stores", post_store, methods=["POST"]),
         Route("/_sandbox/clock", post_clock, methods=["POST"]),
+        Route("/_sandbox/tamper", post_tamper, methods=["POST"]),
     ]
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, ApiError: api_error})

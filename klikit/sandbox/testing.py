@@ -91,6 +91,30 @@ class SandboxAdmin:
     def reset(self) -> None:
         self._ok(self._admin.post("/_sandbox/reset"))
 
+    def tamper(
+        self,
+        business_id: int,
+        level: str,
+        entity_id: int,
+        field: str,
+        value: Any,
+        store: tuple[int, int] | None = None,
+        republish: bool = False,
+    ) -> dict[str, Any]:
+        """Edit klikit behind menusync's back (``store``: a store override, else the business row)."""
+        body: dict[str, Any] = {
+            "business_id": business_id,
+            "level": level,
+            "id": entity_id,
+            "field": field,
+            "value": value,
+            "republish": republish,
+        }
+        if store is not None:
+            body["store"] = {"brand_id": store[0], "branch_id": store[1]}
+        result: dict[str, Any] = self._ok(self._admin.post("/_sandbox/tamper", json=body))
+        return result
+
     def add_credential(
         self,
         partner_key: str,

@@ -1,0 +1,107 @@
+"""The pure drift comparison and the menu tree parser: what counts as drift, override, absent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from klikit.menu_tree import EntityValues, MenuSnapshot, parse_menu
+from workers.drift import ABSENT, DRIFT, STORE_OVERRIDE, find_drift
+from workers.ledger import TargetState
+
+V = "000000000001000.000000000001"
+S1, S2 = "5297:1293", "5297:5913"
+
+
+def _state(value: Any, *, applied: str | None = V, pending: bool = False, dead: bool = False) -> TargetState:
+    return TargetState(value=value, version=V, applied_version=applied, pending=pending, dead=dead)
+
+
+def _menu(**items: bool) -> MenuSnapshot:
+    return MenuSnapshot({("item", int(i)): EntityValues(enabled=flag) for i, flag in items.items()})
+
+
+def _key(entity: int, store: str | None = None, field: str = "enabled") -> str:
+    return f"398|{store or '*'}|item|{entity}|{field}"
+
+
+def test_a_store_target_that_klikit_shows_otherwise_is_drift() -> None:
+    report = find_drift({_key(101, S1): _state(False)}, {S1: _menu(**{"101": True})})
+    assert [(f.target, f.kind, f.published) for f in report.findings] == [(_key(101, S1), DRIFT, {S1: True})]
+    assert report.matched == []
+
+
+def test_a_matching_target_is_matched_and_unread_stores_are_not_judged() -> None:
+    states = {_key(101, S1): _state(False), _key(102, S2): _state(True)}
+    report = find_drift(states, {S1: _menu(**{"101": False})})
+    assert report.matched == [_key(101, S1)]
+    assert report.findings == []
+
+
+def test_pending_dead_and_unapplied_targets_are_skipped() -> None:
+    states = {
+        _key(101, S1): _state(False, pending=True),
+        _key(102, S1): _state(False, dead=True),
+        _key(103, S1): _state(False, applied=None),
+    }
+    report = find_drift(states, {S1: _menu(**{"101": True, "102": True, "103": True})})
+    assert report.findings == [] and report.matched == []
+
+
+def test_a_business_target_contradicted_at_some_stores_only_is_a_store_override() -> None:
+    report = find_drift({_key(101): _state(False)}, {S1: _menu(**{"101": True}), S2: _menu(**{"101": False})})
+    assert [(f.kind, f.published) for f in report.findings] == [(STORE_OVERRIDE, {S1: True, S2: False})]
+
+
+def test_a_business_target_contradicted_at_every_store_is_drift() -> None:
+    report = find_drift({_key(101): _state(False)}, {S1: _menu(**{"101": True}), S2: _menu(**{"101": True})})
+    assert [f.kind for f in report.findings] == [DRIFT]
+
+
+def test_a_store_target_governs_its_store_for_the_business_target() -> None:
+    states = {_key(101): _state(False), _key(101, S1): _state(True)}
+    report = find_drift(states, {S1: _menu(**{"101": True}), S2: _menu(**{"101": False})})
+    assert report.findings == []
+    assert sorted(report.matched) == sorted([_key(101), _key(101, S1)])
+
+
+def test_an_entity_missing_from_the_menu_is_absent() -> None:
+    report = find_drift({_key(999, S1): _state(False)}, {S1: _menu(**{"101": True})})
+    assert [f.kind for f in report.findings] == [ABSENT]
+
+
+@given(
+    desired=st.dictionaries(st.integers(1, 6), st.booleans(), min_size=1),
+    shown=st.dictionaries(st.integers(1, 6), st.booleans()),
+)
+def test_store_targets_drift_exactly_where_the_menu_differs(desired: dict[int, bool], shown: dict[int, bool]) -> None:
+    states = {_key(i, S1): _state(v) for i, v in desired.items()}
+    report = find_drift(states, {S1: _menu(**{str(i): v for i, v in shown.items()})})
+    kinds = {f.target: f.kind for f in report.findings}
+    for i, value in desired.items():
+        if i not in shown:
+            assert kinds[_key(i, S1)] == ABSENT
+        elif shown[i] != value:
+            assert kinds[_key(i, S1)] == DRIFT
+        else:
+            assert _key(i, S1) in report.matched
+
+
+def test_parse_menu_reads_every_level_in_store_and_business_mode() -> None:
+    modifier = {"id": 9001, "enabled": False, "visibilities": {"1": True}}
+    group = {"id": 8001, "enabled": True, "visibilities": {"6": False, "1": True}, "modifiers": [modifier]}
+    item = {"id": 101, "enabled": True, "visibilities": {"1": True}, "modifierGroups": [group], "unknown": 1}
+    category = {"id": 201, "enabled": True, "visibilities": {}, "items": [item]}
+    times = {"1": {"disabled": False, "slots": [{"startTime": 1100, "endTime": 1500, "extra": 0}]}}
+    section = {"id": 6826, "enabled": True, "visibilities": {"1": True}, "availableTimes": times}
+    store = parse_menu({"menu": {"sections": [{**section, "categories": [category]}]}})
+    business = parse_menu({"menu": {"sections": [{**section, "linkedCategories": [category]}]}})
+    for menu in (store, business):
+        assert len(menu) == 5
+        assert menu.values("modifier", 9001) == EntityValues(enabled=False, visibilities={"1": True})
+        assert menu.values("modifier_group", 8001).visibilities == {"1": True, "6": False}  # type: ignore[union-attr]
+        assert menu.values("section", 6826).available_times == {  # type: ignore[union-attr]
+            "1": {"disabled": False, "slots": [{"startTime": 1100, "endTime": 1500}]}
+        }

@@ -1,0 +1,78 @@
+"""The drift re-pend script against a real Redis: only settled targets, only with no write since
+the publish, a new key for each repair, and a cap on repairs that follow each other closely."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.redis import Keys
+from workers.changes import Change, Store, Target
+from workers.ledger import Ledger
+
+STORE = Store(brand_id=5297, branch_id=1293)
+TARGET = Target(business_id=398, store=STORE, level="item", entity_id=101, field="enabled")
+
+
+def _settled(ledger: Ledger) -> str:
+    (version,) = ledger.record([Change(id="c1", target=TARGET, value=False, occurred_at_ms=1_000)])
+    assert version is not None
+    ledger.mark_applied(398, [(TARGET.key(), version)])
+    return version
+
+
+def _repend(ledger: Ledger, keys: Keys, version: str, *, max_repairs: int = 3, window_ms: int = 60_000) -> Any:
+    return ledger.repend_drift(
+        398,
+        [(TARGET.key(), version)],
+        max_repairs=max_repairs,
+        window_ms=window_ms,
+        flag_ttl_ms=5_000,
+        publish_state_key=keys("publish", 398),
+    )
+
+
+def test_a_drifted_settled_target_is_pended_again_under_a_new_key(r: Any, keys: Keys) -> None:
+    ledger = Ledger(r, keys)
+    version = _settled(ledger)
+    r.delete(keys("flush", "scheduled", 398))
+    repair = _repend(ledger, keys, version)
+    assert repair.repended == (TARGET.key(),) and repair.send_flush
+    (row,) = ledger.pending(398)
+    assert row.version == version and row.nonce == 1  # same version, new idempotency key
+
+
+def test_nothing_is_repaired_while_a_write_since_the_publish_waits_for_its_publish(r: Any, keys: Keys) -> None:
+    ledger = Ledger(r, keys)
+    version = _settled(ledger)
+    r.hset(keys("publish", 398), mapping={"gen": 1})
+    assert _repend(ledger, keys, version).busy
+    assert ledger.pending(398) == []
+
+
+def test_a_target_changed_since_the_reading_is_left_alone(r: Any, keys: Keys) -> None:
+    ledger = Ledger(r, keys)
+    version = _settled(ledger)
+    ledger.record([Change(id="c2", target=TARGET, value=True, occurred_at_ms=2_000)])
+    repair = _repend(ledger, keys, version)
+    assert repair.repended == () and repair.persistent == ()
+    assert r.hget(keys("nonce", 398), TARGET.key()) is None
+
+
+def test_repairs_past_the_cap_make_the_target_persistent_once(r: Any, keys: Keys) -> None:
+    ledger = Ledger(r, keys)
+    version = _settled(ledger)
+    for _ in range(2):
+        assert _repend(ledger, keys, version, max_repairs=2).repended == (TARGET.key(),)
+        ledger.mark_applied(398, [(TARGET.key(), version)])
+    repair = _repend(ledger, keys, version, max_repairs=2)
+    assert repair.persistent == (TARGET.key(),) and repair.repended == ()
+    assert ledger.drift_repairs(398) == {}
+
+
+def test_repairs_far_apart_do_not_add_up(r: Any, keys: Keys) -> None:
+    ledger = Ledger(r, keys)
+    version = _settled(ledger)
+    for _ in range(4):
+        assert _repend(ledger, keys, version, max_repairs=1, window_ms=-1).repended == (TARGET.key(),)
+        ledger.mark_applied(398, [(TARGET.key(), version)])
+    assert ledger.drift_repairs(398) == {TARGET.key(): 1}

@@ -1,0 +1,241 @@
+"""Read-back reconciliation: menusync checks what klikit actually shows (design.md section 6).
+
+klikit sends no result webhook, but store-mode ``getMenu`` reads the snapshot a publish
+built, i.e. what the channels were sent. :func:`reconcile_business_now` reads it for some
+stores of a business (after each publish: the stores published; periodically: all of
+them), compares it with the ledger (:func:`workers.drift.find_drift`) and repairs drift:
+each drifted target goes back into pending under a new idempotency key, so the flush
+writes it again and the debounced publish ships it. The re-pend is one Lua script that
+acts only while the reading still describes the ledger (no write since the publish).
+
+A target that drifts again after each of ``reconcile_max_repairs`` repairs, each within
+``reconcile_repair_window_s`` of the one before, is
+someone fighting menusync from klikit's side: it is dead-lettered (``drift_persistent``)
+with the values seen, and left alone until it is replayed or a newer change arrives.
+Reads come out of the credential's rate budget. A 429 or a transient failure hands the
+read-back to a Dramatiq retry (:class:`FlushDeferred`); a store klikit does not know is
+reported, not crashed on.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import structlog
+
+from klikit.errors import KlikitError
+from klikit.menu_tree import MenuShapeError, MenuSnapshot
+from workers.changes import Store
+from workers.deadletters import DeadLetter
+from workers.drift import DRIFT, DriftReport, Finding, find_drift
+from workers.errors import FlushDeferred, UnreadablePayload
+from workers.flush import auth_block_key
+from workers.ledger import now_ms
+from workers.metrics import DEAD_LETTERS, DRIFT_TARGETS, LAST_RECONCILE
+from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
+from workers.readback import MenuReader
+from workers.runtime import Runtime
+
+log = structlog.get_logger("menusync.reconcile")
+
+DRIFT_PERSISTENT = "drift_persistent"
+
+
+@dataclass
+class ReconcileOutcome:
+    """What one read-back found and did; also kept in ``reconcile:last:B`` for status."""
+
+    business_id: int
+    reason: str
+    at_ms: int = field(default_factory=now_ms)
+    report: DriftReport = field(default_factory=DriftReport)
+    unknown_stores: list[str] = field(default_factory=list)
+    unreadable_stores: dict[str, str] = field(default_factory=dict)
+    busy: bool = False
+    """A write landed since the publish: nothing was repaired (the next publish's read-back looks again)."""
+    repended: list[str] = field(default_factory=list)
+    persistent: list[str] = field(default_factory=list)
+    skipped: str = ""
+
+    def summary(self) -> dict[str, object]:
+        findings = self.report.findings
+        return {
+            "at_ms": self.at_ms,
+            "reason": self.reason,
+            "stores_read": len(self.report.stores_read),
+            "matched": len(self.report.matched),
+            "drift": sum(f.kind == DRIFT for f in findings),
+            "store_override": sum(f.kind == "store_override" for f in findings),
+            "absent": sum(f.kind == "absent" for f in findings),
+            "repaired": len(self.repended),
+            "persistent": len(self.persistent),
+            "unknown_stores": ",".join(self.unknown_stores),
+            "busy": int(self.busy),
+            "skipped": self.skipped,
+        }
+
+
+def read_store_menus(
+    rt: Runtime, business_id: int, stores: Sequence[Store], outcome: ReconcileOutcome, *, attempt: int = 0
+) -> dict[str, MenuSnapshot]:
+    """Store-mode readings of ``stores``; unknown or unreadable stores are noted in ``outcome``.
+
+    Raises :class:`FlushDeferred` on a 429 or a transient failure (the whole read-back is retried).
+    """
+    budget = rt.budget(business_id)
+    reader = MenuReader(rt.client(business_id), budget, purpose=outcome.reason)
+    menus: dict[str, MenuSnapshot] = {}
+    for store in stores:
+        try:
+            menus[store.key()] = reader.read(store)
+        except MenuShapeError as exc:
+            outcome.unreadable_stores[store.key()] = str(exc)
+        except KlikitError as error:
+            action = classify(error)
+            if action is Action.RATE_LIMITED:
+                wait_ms = retry_after_ms(error)
+                budget.penalize(wait_ms)
+                raise FlushDeferred(f"read-back of {business_id} rate limited", delay=wait_ms) from None
+            if action is Action.RETRY:
+                s = rt.settings
+                delay = backoff_ms(
+                    attempt + 1, min_ms=s.retry_min_backoff_ms, max_ms=s.retry_max_backoff_ms, rand=random.random()
+                )
+                raise FlushDeferred(f"read-back of {business_id} failed transiently", delay=delay) from None
+            if error.status == 404:
+                outcome.unknown_stores.append(store.key())
+            else:
+                outcome.unreadable_stores[store.key()] = error.code
+    return menus
+
+
+def reconcile_business_now(
+    rt: Runtime,
+    business_id: int,
+    store_keys: Sequence[str] | None,
+    *,
+    reason: str,
+    send_flush: Callable[[int], None],
+    attempt: int = 0,
+) -> ReconcileOutcome:
+    """Read back ``store_keys`` (``None``: every store) of a business and repair what drifted."""
+    outcome = ReconcileOutcome(business_id, reason)
+    if rt.redis.get(auth_block_key(rt, business_id)):
+        outcome.skipped = "credential_blocked"
+        return outcome
+    stores = [Store.from_key(k) for k in store_keys] if store_keys else list(rt.stores(business_id))
+    menus = read_store_menus(rt, business_id, stores, outcome, attempt=attempt)
+    outcome.report = find_drift(rt.ledger.view(business_id), menus)
+    _repair(rt, business_id, outcome, send_flush)
+    _record(rt, outcome)
+    return outcome
+
+
+def _repair(rt: Runtime, business_id: int, outcome: ReconcileOutcome, send_flush: Callable[[int], None]) -> None:
+    s = rt.settings
+    drifted = outcome.report.of_kind(DRIFT)
+    repair = rt.ledger.repend_drift(
+        business_id,
+        [(f.target, f.version) for f in drifted],
+        max_repairs=s.reconcile_max_repairs,
+        window_ms=int(s.reconcile_repair_window_s * 1000),
+        flag_ttl_ms=s.lease_ttl_ms,
+        publish_state_key=rt.keys("publish", business_id),
+    )
+    if repair.busy:
+        outcome.busy = True
+        log.info("read-back left alone: writes landed since the publish", business_id=business_id)
+        return
+    outcome.repended, outcome.persistent = list(repair.repended), list(repair.persistent)
+    by_target = {f.target: f for f in outcome.report.findings}
+    for finding in outcome.report.findings:
+        DRIFT_TARGETS.labels(business=str(business_id), level=finding.level, kind=finding.kind).inc()
+        if finding.kind != DRIFT:
+            log.warning(
+                f"read-back: {finding.kind.replace('_', ' ')}",
+                business_id=business_id,
+                target=finding.target,
+                desired=finding.desired,
+                published=finding.published,
+            )
+    for key in outcome.repended:
+        f = by_target[key]
+        log.warning(
+            "drift repaired: target written again",
+            business_id=business_id,
+            target=key,
+            desired=f.desired,
+            published=f.published,
+            reason=outcome.reason,
+        )
+    if outcome.persistent:
+        _dead_letter_persistent(rt, business_id, [by_target[k] for k in outcome.persistent])
+    if repair.send_flush:
+        send_flush(business_id)
+
+
+def _dead_letter_persistent(rt: Runtime, business_id: int, findings: Sequence[Finding]) -> None:
+    seen = {f.target: {"desired": f.desired, "published": f.published} for f in findings}
+    targets = [(f.target, f.version) for f in findings]
+    record = rt.dead_letters.add(
+        DeadLetter(
+            business_id=business_id,
+            targets=targets,
+            operation="reconcile",
+            body=seen,
+            error_code=DRIFT_PERSISTENT,
+            attempts=rt.settings.reconcile_max_repairs + 1,
+            reason=(
+                f"klikit showed another value right after each of {rt.settings.reconcile_max_repairs} repairs: "
+                "something in klikit's own tools is changing it; values seen: " + json.dumps(seen, sort_keys=True)
+            ),
+        )
+    )
+    rt.ledger.mark_dead(business_id, targets, record.id)
+    DEAD_LETTERS.labels(code=DRIFT_PERSISTENT).inc()
+    log.error(
+        "drift persists after repairs: dead-lettered",
+        business_id=business_id,
+        dead_letter_id=record.id,
+        targets=[t for t, _ in targets],
+    )
+
+
+def _record(rt: Runtime, outcome: ReconcileOutcome) -> None:
+    rt.redis.hset(rt.keys("reconcile", "last", outcome.business_id), mapping=outcome.summary())
+    LAST_RECONCILE.labels(business=str(outcome.business_id)).set(outcome.at_ms / 1000)
+    if outcome.unknown_stores:
+        log.warning(
+            "read-back: klikit does not know these stores",
+            business_id=outcome.business_id,
+            stores=outcome.unknown_stores,
+        )
+
+
+def read_store_keys(value: object) -> list[str] | None:
+    """A message's store list: ``None`` (every store) or ``"brand:branch"`` keys."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > 10_000:
+        raise UnreadablePayload("store keys must be a list of 'brand:branch' strings")
+    keys = []
+    for item in value:
+        try:
+            keys.append(Store.from_key(str(item)).key())
+        except (ValueError, TypeError):
+            raise UnreadablePayload(f"store key {str(item)[:40]!r} is not 'brand:branch'") from None
+    return keys
+
+
+def last_reconcile(rt: Runtime, business_id: int) -> dict[str, str]:
+    """The summary the last read-back of a business left (empty if none yet)."""
+    return dict(rt.redis.hgetall(rt.keys("reconcile", "last", business_id)))
+
+
+def outcome_json(outcome: ReconcileOutcome) -> dict[str, object]:
+    data = outcome.summary()
+    data["findings"] = [asdict(f) for f in outcome.report.findings]
+    return data
