@@ -1,0 +1,106 @@
+"""Read-back reconciliation end to end: real Redis, real Dramatiq workers, the sandbox over HTTP.
+
+Drift is injected with the sandbox's tamper route (an edit in klikit's own tools, behind
+menusync's back) and must be repaired: after the next publish, and by the periodic read-back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline_support import BUSINESS, STORES, item_change, wait_for
+
+import workers.actors
+from workers.reconcile import DRIFT_PERSISTENT, last_reconcile, reconcile_business_now
+
+STORE = STORES[0]
+BASE = 1_795_100_000_000
+
+
+def _published(p: Any, item: int, store: Any = STORE) -> Any:
+    return p.published_item_enabled(store, item)
+
+
+def _reads(p: Any) -> list[dict[str, Any]]:
+    return [c for c in p.sandbox.calls(business_id=BUSINESS) if c["method"] == "GET" and c["path"].endswith("/menus")]
+
+
+def _settle_with_101_disabled(p: Any) -> None:
+    p.submit([item_change(101, False, BASE, store=STORE)])
+    p.wait_settled()
+    wait_for(lambda: last_reconcile(p.rt, BUSINESS).get("reason") == "publish", timeout=10, what="first read-back")
+    assert _published(p, 101) is False
+
+
+def test_every_publish_is_read_back_and_a_matching_menu_is_left_alone(pipeline: Any) -> None:
+    _settle_with_101_disabled(pipeline)
+    summary = last_reconcile(pipeline.rt, BUSINESS)
+    assert summary["stores_read"] == "1" and summary["drift"] == "0" and int(summary["matched"]) >= 1
+    assert len(_reads(pipeline)) == 1
+    writes = len(pipeline.writes())
+    assert writes == 1
+
+
+def test_drift_injected_before_a_publish_is_repaired_after_it(pipeline: Any) -> None:
+    p = pipeline
+    _settle_with_101_disabled(p)
+    # Someone enables 101 in klikit's tools; the next publish (for another change) ships it.
+    p.sandbox.tamper(BUSINESS, "item", 101, "enabled", True, store=(STORE.brand_id, STORE.branch_id))
+    p.submit([item_change(102, False, BASE + 1, store=STORE)])
+    wait_for(lambda: _published(p, 102) is False, timeout=15, what="the second publish")
+    wait_for(lambda: _published(p, 101) is False, timeout=15, what="the drift to be repaired and published")
+    p.wait_settled()
+    repairs = [c for c in p.writes() if c["path"].endswith("/items/enable") and 101 in (c["body"] or {}).get("ids", [])]
+    assert len(repairs) == 2, "101 was written once, then once more to repair it"
+    assert repairs[0]["idempotency_key"] != repairs[1]["idempotency_key"]
+
+
+def test_the_periodic_read_back_repairs_an_edit_made_after_the_publish(pipeline: Any) -> None:
+    p = pipeline
+    _settle_with_101_disabled(p)
+    p.sandbox.tamper(BUSINESS, "item", 101, "enabled", True, store=(STORE.brand_id, STORE.branch_id), republish=True)
+    assert _published(p, 101) is True
+    workers.actors.send_reconcile(BUSINESS, None, "periodic")
+    wait_for(lambda: _published(p, 101) is False, timeout=15, what="the periodic read-back to repair 101")
+    p.wait_settled()
+    read_queries = " ".join(c["query"] for c in _reads(p))
+    assert all(f"branch_id={s.branch_id}" in read_queries for s in STORES), read_queries
+
+
+def test_drift_that_persists_after_every_repair_is_dead_lettered_once_not_looped(make_pipeline: Any) -> None:
+    p = make_pipeline(reconcile_max_repairs=2)
+    _settle_with_101_disabled(p)
+    for _ in range(4):
+        # Someone in klikit's tools turns 101 back on right after each repair.
+        p.sandbox.tamper(
+            BUSINESS, "item", 101, "enabled", True, store=(STORE.brand_id, STORE.branch_id), republish=True
+        )
+        outcome = reconcile_business_now(p.rt, BUSINESS, [STORE.key()], reason="test", send_flush=workers.actors.send_flush)
+        p.wait_settled()
+    records = [d for d in p.rt.dead_letters.list(BUSINESS) if d.error_code == DRIFT_PERSISTENT]
+    assert len(records) == 1
+    assert records[0].body[records[0].targets[0][0]]["published"] == {STORE.key(): True}
+    assert outcome.persistent == [] and outcome.repended == [], "a dead-lettered target is left alone"
+    writes = len(p.writes())
+    reconcile_business_now(p.rt, BUSINESS, [STORE.key()], reason="test", send_flush=workers.actors.send_flush)
+    assert len(p.writes()) == writes
+    assert _published(p, 101) is True
+
+
+def test_reads_honour_429_and_a_store_klikit_does_not_know_is_reported(pipeline: Any) -> None:
+    p = pipeline
+    _settle_with_101_disabled(p)
+    p.sandbox.tamper(BUSINESS, "item", 101, "enabled", True, store=(STORE.brand_id, STORE.branch_id), republish=True)
+    p.sandbox.script("GET", "/v1/partner/menus", [{"status": 429, "code": "rate_limit_exceeded", "retry_after": 1}])
+    reads_before = len(_reads(p))
+    workers.actors.send_reconcile(BUSINESS, ["9999:9999", STORE.key()], "periodic")
+    wait_for(lambda: _published(p, 101) is False, timeout=20, what="the read-back to wait out the 429 and repair")
+    reads = _reads(p)[reads_before:]
+    assert reads[0]["status"] == 429
+    waited = reads[1]["ts"] - reads[0]["ts"]
+    assert waited >= 0.9, f"the read after a 429 with Retry-After 1 came {waited:.2f}s later"
+    wait_for(
+        lambda: "9999:9999" in last_reconcile(p.rt, BUSINESS).get("unknown_stores", ""),
+        timeout=10,
+        what="the unknown store to be reported",
+    )
