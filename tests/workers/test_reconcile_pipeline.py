@@ -70,19 +70,20 @@ def test_the_periodic_read_back_repairs_an_edit_made_after_the_publish(pipeline:
 def test_drift_that_persists_after_every_repair_is_dead_lettered_once_not_looped(make_pipeline: Any) -> None:
     p = make_pipeline(reconcile_max_repairs=2)
     _settle_with_101_disabled(p)
+    send_flush = workers.actors.send_flush
     for _ in range(4):
         # Someone in klikit's tools turns 101 back on right after each repair.
         p.sandbox.tamper(
             BUSINESS, "item", 101, "enabled", True, store=(STORE.brand_id, STORE.branch_id), republish=True
         )
-        outcome = reconcile_business_now(p.rt, BUSINESS, [STORE.key()], reason="test", send_flush=workers.actors.send_flush)
+        outcome = reconcile_business_now(p.rt, BUSINESS, [STORE.key()], reason="test", send_flush=send_flush)
         p.wait_settled()
     records = [d for d in p.rt.dead_letters.list(BUSINESS) if d.error_code == DRIFT_PERSISTENT]
     assert len(records) == 1
     assert records[0].body[records[0].targets[0][0]]["published"] == {STORE.key(): True}
     assert outcome.persistent == [] and outcome.repended == [], "a dead-lettered target is left alone"
     writes = len(p.writes())
-    reconcile_business_now(p.rt, BUSINESS, [STORE.key()], reason="test", send_flush=workers.actors.send_flush)
+    reconcile_business_now(p.rt, BUSINESS, [STORE.key()], reason="test", send_flush=send_flush)
     assert len(p.writes()) == writes
     assert _published(p, 101) is True
 
