@@ -1,15 +1,18 @@
 """The ``menusync`` command line.
 
 Each command group lives beside the code it drives and is mounted here:
-``change`` and ``mappings`` (producers), ``dlq`` (workers), ``status``.
+``change`` and ``mappings`` (producers), ``dlq``, ``plan`` and ``status`` (workers).
 """
 
 from __future__ import annotations
 
 import typer
 
+from config.logging import configure_logging
+from config.settings import get_settings
+
 from producers import cli_change, cli_mappings
-from workers import cli_ops, status
+from workers import cli_ops, cli_plan, status
 
 app = typer.Typer(
     name="menusync",
@@ -20,11 +23,15 @@ app = typer.Typer(
 app.add_typer(cli_change.app, name="change")
 app.add_typer(cli_mappings.app, name="mappings")
 app.command("status")(status.status_command)
+app.command("plan")(cli_plan.plan_command)
 app.add_typer(cli_ops.dlq_app, name="dlq")
 app.add_typer(cli_ops.credentials_app, name="credentials")
 
 
 def main() -> None:
+    # Log lines go to stderr, so that --json output on stdout stays parseable.
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
     app()
 
 

@@ -71,6 +71,14 @@ def _shown(target: Target, menu: MenuSnapshot) -> Any:
     return None if values is None else published_value(target, values)
 
 
+def shown_at(target: Target, menus: Mapping[str, MenuSnapshot]) -> dict[str, Any]:
+    """Store key -> the value each store read shows for ``target`` (its own store, or every store)."""
+    if target.store is not None:
+        store = target.store.key()
+        return {store: _shown(target, menus[store])} if store in menus else {}
+    return {store: _shown(target, menu) for store, menu in sorted(menus.items())}
+
+
 def _field_key(target: Target) -> tuple[str, int, str]:
     return (target.level, target.entity_id, target.field)
 

@@ -105,3 +105,28 @@ def test_reads_honour_429_and_a_store_klikit_does_not_know_is_reported(pipeline:
         timeout=10,
         what="the unknown store to be reported",
     )
+
+
+def test_plan_shows_desired_against_published_and_writes_nothing(pipeline: Any) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from producers.cli import app
+
+    p = pipeline
+    _settle_with_101_disabled(p)
+    p.sandbox.tamper(BUSINESS, "item", 101, "enabled", True, store=(STORE.brand_id, STORE.branch_id), republish=True)
+    writes, publishes = len(p.writes()), len(p.publishes())
+    result = CliRunner().invoke(app, ["plan", str(BUSINESS), "--store", STORE.key(), "--json"])
+    assert result.exit_code == 1, result.output
+    # In-process, log lines share stdout (the installed command sends them to stderr).
+    plan = json.loads(result.stdout[result.stdout.index("{\n") :])
+    (row,) = [r for r in plan["rows"] if r["target"].endswith("|item|101|enabled")]
+    assert row["verdict"] == "drift" and row["desired"] is False and row["published"] == {STORE.key(): True}
+    assert plan["counts"] == {"drift": 1}
+    assert (len(p.writes()), len(p.publishes())) == (writes, publishes)
+    assert p.rt.ledger.pending_count(BUSINESS) == 0
+    clean = CliRunner().invoke(app, ["plan", str(BUSINESS), "--store", STORES[1].key()])
+    assert clean.exit_code == 0, clean.output
+    assert "no targets" in clean.output or "ok" in clean.output
