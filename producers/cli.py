@@ -10,7 +10,6 @@ import typer
 
 from config.logging import configure_logging
 from config.settings import get_settings
-
 from producers import cli_change, cli_mappings
 from workers import cli_ops, cli_plan, status
 
