@@ -30,7 +30,7 @@ from workers.ledger import now_ms
 from workers.publish import PUBLISH_OPERATION
 from workers.runtime import Runtime, runtime
 
-QUEUES = ("menusync-flush", "menusync-publish")
+QUEUES = ("menusync-flush", "menusync-publish", "menusync-reconcile")
 #: At most this many delayed messages are decoded per queue to find the oldest.
 DELAYED_SCAN_LIMIT = 5_000
 
@@ -51,6 +51,8 @@ class BusinessStatus:
     dead_letters: dict[str, int]
     credential: str
     flushing: bool
+    last_reconcile: dict[str, str] = field(default_factory=dict)
+    """The last read-back's summary (``reconcile:last:B``): when, stores read, drift found and repaired."""
 
 
 @dataclass
@@ -111,6 +113,7 @@ def business_status(rt: Runtime, business_id: int, now: int) -> BusinessStatus:
         dead_letters=rt.dead_letters.counts_by_code(business_id),
         credential=f"blocked: {blocked}" if blocked else "ok",
         flushing=bool(r.exists(k("lease", business_id))),
+        last_reconcile=dict(r.hgetall(k("reconcile", "last", business_id))),
     )
 
 
@@ -199,6 +202,22 @@ def _num(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
+def _drift_cell(last: dict[str, str], now: int) -> str:
+    if not last.get("at_ms"):
+        return "never read back"
+    when = f"{ago(now - int(last['at_ms']))} ago"
+    drift, override = int(last.get("drift", 0)), int(last.get("store_override", 0))
+    persistent = int(last.get("persistent", 0))
+    if not (drift or override or persistent):
+        return f"[green]none[/green] · {when}"
+    parts = [f"{drift} drift ({last.get('repaired', 0)} repaired)"] if drift else []
+    if override:
+        parts.append(f"{override} store override")
+    if persistent:
+        parts.append(f"{persistent} persistent")
+    return f"[{'red' if drift or persistent else 'yellow'}]{', '.join(parts)}[/] · {when}"
+
+
 def render(report: StatusReport) -> Group:
     now = report.at_ms
     businesses = Table(title=f"menusync status — prefix {report.prefix}, broker {report.broker}", expand=False)
@@ -212,6 +231,7 @@ def render(report: StatusReport) -> Group:
         "publish due",
         "dead letters",
         "credential",
+        "drift (last read-back)",
     ):
         businesses.add_column(column)
     for b in report.businesses:
@@ -233,6 +253,7 @@ def render(report: StatusReport) -> Group:
             dead = f"[red]{dead}[/red]"
         credential = b.credential if b.credential == "ok" else f"[red]{b.credential}[/red]"
         pending = f"{b.pending}{' (flushing)' if b.flushing else ''}"
+        drift = _drift_cell(b.last_reconcile, now)
         businesses.add_row(
             str(b.business_id),
             pending,
@@ -243,9 +264,10 @@ def render(report: StatusReport) -> Group:
             due,
             dead,
             credential,
+            drift,
         )
     if not report.businesses:
-        businesses.add_row("(none yet)", *[""] * 8)
+        businesses.add_row("(none yet)", *[""] * 9)
     queues = Table(title="queues", expand=False)
     for column in ("queue", "ready", "in flight", "delayed", "oldest delayed", "overdue", "dramatiq dead"):
         queues.add_column(column)

@@ -146,3 +146,15 @@ def test_no_secret_in_cli_output(rt: Runtime) -> None:
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
         assert secret not in result.output
+
+
+def test_status_shows_the_drift_of_the_last_read_back(rt: Runtime) -> None:
+    target = Target(business_id=BUSINESS, store=STORE, level="item", entity_id=162, field="enabled")
+    rt.ledger.record([Change(id="d-1", target=target, value=True, occurred_at_ms=1_795_000_000_002)])
+    summary = {"at_ms": 1, "reason": "periodic", "drift": 3, "repaired": 2, "persistent": 1, "store_override": 0}
+    rt.redis.hset(rt.keys("reconcile", "last", BUSINESS), mapping=summary)
+    report = json.loads(runner.invoke(app, ["status", "--json"]).output)
+    (business,) = [b for b in report["businesses"] if b["business_id"] == BUSINESS]
+    assert business["last_reconcile"]["drift"] == "3" and business["last_reconcile"]["repaired"] == "2"
+    table = runner.invoke(app, ["status", "--business", str(BUSINESS)])
+    assert "3 drift (2 repaired)" in table.output and "1 persistent" in table.output
