@@ -165,7 +165,8 @@ def replay_command(
             f"[yellow]business {b}'s credential is still blocked: flushes stay stopped until "
             f"`menusync credentials clear {b}`[/yellow]"
         )
-    _mark_replayed(rt, record)
+    if not rt.dead_letters.mark_replayed(record, now_ms(), REPLAYED_KEEP_S):
+        console.print(f"[yellow]{record.id} was replayed or dropped meanwhile by someone else[/yellow]")
 
 
 def _replay_publish(rt: Runtime, record: DeadLetter, business_id: int) -> None:
@@ -179,20 +180,14 @@ def _replay_publish(rt: Runtime, record: DeadLetter, business_id: int) -> None:
         actors.send_publish(business_id, 0)
 
 
-def _mark_replayed(rt: Runtime, record: DeadLetter) -> None:
-    """Leave the open index and the counts; keep the record readable for a week."""
-    rt.dead_letters.drop(record.id)
-    replayed = record.model_copy(update={"replayed_at_ms": now_ms()})
-    rt.redis.set(rt.keys("dlq", "item", record.id), replayed.model_dump_json(), ex=REPLAYED_KEEP_S)
-
-
 @dlq_app.command("drop")
 def drop_command(dead_letter_id: Annotated[str, typer.Argument(help="Dead-letter id (dl-...).")]) -> None:
     """Forget a dead letter. Its targets stay set aside until a newer change for them arrives."""
     rt = runtime()
     record = _get(rt, dead_letter_id)
-    rt.dead_letters.drop(record.id)
-    rt.redis.delete(rt.keys("dlq", "item", record.id))
+    if not rt.dead_letters.drop(record.id):
+        _console().print(f"[yellow]{record.id} was replayed or dropped meanwhile[/yellow]")
+        raise typer.Exit(code=1)
     _console().print(f"dropped {record.id} ({record.error_code}, {len(record.targets)} target(s))")
 
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from config.logging import scrub
 from config.redis import Keys
+from workers.scripts import script
 
 
 class DeadLetter(BaseModel):
@@ -87,18 +88,25 @@ class DeadLetterStore:
         return {code: int(n) for code, n in self.r.hgetall(key).items() if int(n) > 0}
 
     def drop(self, dead_letter_id: str) -> bool:
+        """Forget an open record; ``False`` if it was not open (already dropped or replayed)."""
         record = self.get(dead_letter_id)
-        if record is None:
-            return False
-        pipe = self.r.pipeline(transaction=True)
-        pipe.delete(self.k("dlq", "item", record.id))
-        pipe.zrem(self.k("dlq", "index"), record.id)
-        pipe.hincrby(self.k("dlq", "codes"), record.error_code, -1)
-        if record.business_id is not None:
-            pipe.zrem(self.k("dlq", "business", record.business_id), record.id)
-            pipe.hincrby(self.k("dlq", "codes", record.business_id), record.error_code, -1)
-        pipe.execute()
-        return True
+        return record is not None and self._settle(record, "drop")
+
+    def mark_replayed(self, record: DeadLetter, replayed_at_ms: int, keep_s: int) -> bool:
+        """Leave the open list and the counts, readable by id for ``keep_s``; ``False`` if not open."""
+        return self._settle(record.model_copy(update={"replayed_at_ms": replayed_at_ms}), "replay", keep_s)
+
+    def _settle(self, record: DeadLetter, mode: str, keep_s: int = 0) -> bool:
+        b = record.business_id
+        keys = [
+            self.k("dlq", "item", record.id),
+            self.k("dlq", "index"),
+            self.k("dlq", "codes"),
+            self.k("dlq", "business", b if b is not None else "none"),
+            self.k("dlq", "codes", b if b is not None else "none"),
+        ]
+        args = [record.id, record.error_code, mode, record.model_dump_json(), keep_s, "0" if b is None else "1"]
+        return bool(script(self.r, "dlq_settle")(keys=keys, args=args))
 
 
 class FailureLog:

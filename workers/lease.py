@@ -59,8 +59,8 @@ class BusinessLease:
 
     def release_now(self) -> None:
         """Release without the dirty check (the flush is handing its work to a retry)."""
-        if self.token is not None and self.r.get(self.key) == self.token:
-            self.r.delete(self.key)
+        if self.token is not None:
+            script(self.r, "lease_drop")(keys=[self.key], args=[self.token])
         self.token = None
 
     def held_by_anyone(self) -> bool:

@@ -158,3 +158,14 @@ def test_status_shows_the_drift_of_the_last_read_back(rt: Runtime) -> None:
     assert business["last_reconcile"]["drift"] == "3" and business["last_reconcile"]["repaired"] == "2"
     table = runner.invoke(app, ["status", "--business", str(BUSINESS)])
     assert "3 drift (2 repaired)" in table.output and "1 persistent" in table.output
+
+
+def test_a_record_replayed_then_dropped_is_counted_down_once(rt: Runtime) -> None:
+    first, _ = _dead_write(rt, "resource_not_found", 404, entity=170)
+    _dead_write(rt, "resource_not_found", 404, entity=171)
+    assert runner.invoke(app, ["dlq", "replay", first.id]).exit_code == 0
+    assert rt.dead_letters.counts_by_code(BUSINESS) == {"resource_not_found": 1}
+    dropped = runner.invoke(app, ["dlq", "drop", first.id])
+    assert dropped.exit_code == 1 and "meanwhile" in dropped.output
+    assert rt.dead_letters.counts_by_code(BUSINESS) == {"resource_not_found": 1}
+    assert rt.dead_letters.count(BUSINESS) == 1

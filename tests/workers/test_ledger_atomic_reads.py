@@ -137,3 +137,24 @@ def test_all_desired_reads_values_and_versions_of_one_moment(r: Any, keys: Keys,
     assert everything, "nothing read"
     for value, version in everything.values():
         assert _consistent(value, version), (value, version)
+
+
+def test_releasing_a_lease_never_deletes_the_lease_another_worker_took_meanwhile(
+    r: Any, keys: Keys, redis_url: str
+) -> None:
+    from workers.lease import BusinessLease
+
+    client = _interleaving_client(redis_url)
+    lease = BusinessLease(client, keys, 398, ttl_ms=5_000)
+    assert lease.acquire()
+    taken: list[bool] = []
+
+    def expire_and_take(name: str, args: tuple[Any, ...]) -> None:
+        # Right after the holder's first look at its lease, it expires and another worker takes it.
+        if not taken and lease.key in args and name != "SET":
+            r.set(lease.key, "other-worker", px=5_000)
+            taken.append(True)
+
+    client.after_command = expire_and_take  # type: ignore[method-assign]
+    lease.release_now()
+    assert r.get(lease.key) == "other-worker"
