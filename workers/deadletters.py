@@ -105,7 +105,14 @@ class DeadLetterStore:
             self.k("dlq", "business", b if b is not None else "none"),
             self.k("dlq", "codes", b if b is not None else "none"),
         ]
-        args = [record.id, record.error_code, mode, record.model_dump_json(), keep_s, "0" if b is None else "1"]
+        args: list[str | int] = [
+            record.id,
+            record.error_code,
+            mode,
+            record.model_dump_json(),
+            keep_s,
+            int(b is not None),
+        ]
         return bool(script(self.r, "dlq_settle")(keys=keys, args=args))
 
 

@@ -3,7 +3,7 @@
 -- index adjusts the per-code counts and rewrites or deletes the record.
 -- KEYS: 1 item, 2 index, 3 codes, 4 business index, 5 business codes
 -- ARGV: 1 id, 2 error code, 3 mode ("drop" | "replay"), 4 replayed record JSON, 5 keep seconds,
---       6 has business ("1" | "0")
+--       6 has business (1 | 0)
 -- Returns 1 when this call settled it, 0 when it was no longer open.
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[3], ARGV[2], -1)
