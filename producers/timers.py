@@ -29,27 +29,7 @@ import redis
 
 from config.redis import Keys
 from workers.changes import Change, Target
-
-_CLAIM = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZADD', KEYS[2], ARGV[3], id)
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[3], id)
-end
-return out
-"""
-
-_RECOVER = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZADD', KEYS[2], 'NX', ARGV[2], id)
-end
-return #ids
-"""
+from workers.scripts import script
 
 
 @dataclass(frozen=True)
@@ -74,8 +54,6 @@ class Timers:
         self.due_key = keys("timers", "due")
         self.processing_key = keys("timers", "processing")
         self.data_key = keys("timers", "data")
-        self._claim = client.register_script(_CLAIM)
-        self._recover = client.register_script(_RECOVER)
 
     def __repr__(self) -> str:
         return f"Timers({self.keys!r})"
@@ -107,7 +85,7 @@ class Timers:
 
     def claim_due(self, now_ms: int, limit: int = 500) -> tuple[list[Timer], list[str]]:
         """Atomically move timers due at ``now_ms`` to processing. Answers (timers, ids with bad data)."""
-        reply: list[Any] = self._claim(
+        reply: list[Any] = script(self.client, "timers_claim")(
             keys=[self.due_key, self.processing_key, self.data_key], args=[now_ms, limit, now_ms]
         )
         timers: list[Timer] = []
@@ -138,7 +116,11 @@ class Timers:
 
     def recover(self, now_ms: int, stale_ms: int) -> int:
         """Move timers claimed at or before ``now_ms - stale_ms`` back to due. Answers how many."""
-        return int(self._recover(keys=[self.processing_key, self.due_key], args=[now_ms - stale_ms, now_ms]))
+        return int(
+            script(self.client, "timers_recover")(
+                keys=[self.processing_key, self.due_key], args=[now_ms - stale_ms, now_ms]
+            )
+        )
 
     def next_due_ms(self) -> int | None:
         first = self.client.zrange(self.due_key, 0, 0, withscores=True)

@@ -45,15 +45,6 @@ log = structlog.get_logger("menusync.sweeper")
 #: How much longer than ``publish_max_wait_ms`` a pending publish may go unpublished before a re-send.
 PUBLISH_GRACE_MS = 30_000
 
-# Move ``scheduled`` to now only if the publish state still exists (a publish may have cleared it meanwhile).
-_RESCHEDULE = """
-if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HEXISTS', KEYS[1], 'scheduled') == 1 then
-  redis.call('HSET', KEYS[1], 'scheduled', ARGV[1])
-  return 1
-end
-return 0
-"""
-
 
 def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
     """One pass over every business. Answers counts: ``businesses``, ``stale``, ``nudged``,
@@ -78,7 +69,6 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
     now = now_ms()
     stale_ms = int(s.sweep_stale_after_s * 1000)
     publish_stale_ms = s.publish_max_wait_ms + PUBLISH_GRACE_MS
-    reschedule: Any = rt.redis.register_script(_RESCHEDULE)
     businesses = rt.ledger.businesses()
     if s.reconcile_interval_s > 0:
         for business_id in claim_due_reconciles(rt, businesses, now):
@@ -110,7 +100,7 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
         newest_sign_of_life = max(scheduled, int(raw.get("first", 0) or 0))
         if now - newest_sign_of_life < publish_stale_ms:
             continue
-        if reschedule(keys=[tracker.state_key], args=[now]):
+        if script(rt.redis, "publish_reschedule")(keys=[tracker.state_key], args=[now]):
             actors.send_publish(business_id, 0)
             counts["publishes_resent"] += 1
             log.warning(
