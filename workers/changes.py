@@ -180,7 +180,7 @@ class CanonicalStore(BaseModel):
 
 
 class CanonicalChange(BaseModel):
-    """One change of the canonical ``POST /v1/changes`` body (design.md section 6)."""
+    """One change of the canonical ``POST /v1/changes`` body (README, "Public interfaces")."""
 
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=200)
