@@ -92,6 +92,8 @@ DEMO_SETTINGS: dict[str, Any] = {
     "breaker_open_ms": 500,
     "sweep_interval_s": 1.0,
     "sweep_stale_after_s": 5.0,
+    # The periodic read-back every few seconds, so that the demo's tampering is found quickly.
+    "reconcile_interval_s": 4.0,
     "log_level": "INFO",
 }
 
@@ -560,8 +562,11 @@ class Demo:
             c.print(f"  $ menusync dlq replay {conflicts[0]['id']} --new-key   -> {result.stdout.strip()}")
             replayed = self.wait_settled()
             second = self.compare(skip=set())
+        repaired_s = self.tamper_and_watch()
         self.summary(first_calls, dead, first, second, replayed, time.monotonic() - started)
-        ok = not first and (not conflicts or (replayed and not second))
+        if repaired_s is None:
+            c.print("[red]the tampered item was not put back[/red]")
+        ok = not first and (not conflicts or (replayed and not second)) and repaired_s is not None
         if keep:
             c.print(
                 f"\nthe stack keeps running (Ctrl-C stops it). Try:\n  REDIS_URL={self.env['REDIS_URL']} "
@@ -573,6 +578,39 @@ class Demo:
             except KeyboardInterrupt:
                 pass
         return 0 if ok else 1
+
+    def tamper_and_watch(self, timeout_s: float = 40.0) -> float | None:
+        """Change one published item in klikit behind menusync's back; seconds until menusync put it back."""
+        assert self.sandbox is not None
+        c = self.console
+        key = next(
+            (
+                k
+                for k, (_, v) in sorted(self.expect.values.items(), key=lambda kv: str(kv[0]))
+                if k[0] != "*" and k[1] == "item" and k[3] == "enabled" and v is False
+            ),
+            None,
+        )
+        if key is None:
+            return 0.0
+        store, _, item, _ = key
+        brand, branch = (int(x) for x in store.split(":"))
+        c.rule("someone turns a sold-out item back on in klikit's own tools")
+        self.sandbox.tamper(BUSINESS, "item", item, "enabled", True, store=(brand, branch), republish=True)
+        c.print(f"  klikit now shows item {item} at {store} [red]on sale[/red]; the kitchen said sold out")
+        started = time.monotonic()
+        with c.status("waiting for menusync's read-back to find and repair it"):
+            while time.monotonic() - started < timeout_s:
+                published = self.sandbox.state(BUSINESS)["effective_published"]
+                if published.get(store, {}).get("item", {}).get(str(item), {}).get("enabled") is False:
+                    elapsed = time.monotonic() - started
+                    c.print(
+                        f"  menusync's read-back found the drift and put item {item} back to sold out "
+                        f"[green]in {elapsed:.1f} s[/green] (written again under a new key, then published)"
+                    )
+                    return elapsed
+                time.sleep(0.25)
+        return None
 
     def summary(
         self,
