@@ -18,7 +18,9 @@ import os
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from config.settings import validation_summary
 
 
 class StoreRef(BaseModel):
@@ -97,8 +99,9 @@ class Credentials:
                 raise CredentialsError(f"business id {raw_id!r} is not an integer") from None
             try:
                 entry = _RawEntry.model_validate(raw)
-            except ValueError as exc:
-                raise CredentialsError(f"business {business_id}: {exc}") from None
+            except ValidationError as exc:
+                # Never the pydantic text itself: it repeats the input, secret_key included.
+                raise CredentialsError(f"business {business_id}: {validation_summary(exc)}") from None
             secret = entry.secret_key
             if entry.secret_key_env is not None:
                 value = os.environ.get(entry.secret_key_env)

@@ -7,11 +7,53 @@ the three connection URLs are read under their conventional names. Secrets are
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Settings holding URLs whose password is masked in reprs, banners and headers.
+URL_FIELDS = ("redis_url", "broker_url", "klikit_base_url", "sandbox_url")
+
+
+class SettingsError(ValueError):
+    """The environment holds an invalid setting (the message never repeats the value)."""
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """A pydantic error as ``field: message; ...`` without the input values (they may be secrets)."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        where = ".".join(str(p) for p in error["loc"]) or "value"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def url_password(url: str | None) -> str | None:
+    """The password in a URL, if any."""
+    if not url:
+        return None
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def mask_url(url: str | None) -> str | None:
+    """``redis://:secret@host:6379/0`` -> ``redis://:****@host:6379/0``; URLs without a password unchanged."""
+    if not url or not url_password(url):
+        return url
+    parts = urlsplit(url)
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:****@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _csv_secrets(value: SecretStr | str | None) -> list[SecretStr]:
@@ -122,7 +164,27 @@ class Settings(BaseSettings):
         """The comma-separated secrets of field ``name`` (two are accepted during rotation)."""
         return _csv_secrets(getattr(self, name))
 
+    def url_passwords(self) -> list[str]:
+        """Passwords inside the connection URLs (for the log redaction processor only)."""
+        return [p for p in (url_password(getattr(self, name)) for name in URL_FIELDS) if p]
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name in URL_FIELDS and isinstance(value, str) else value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment; an invalid one raises :class:`SettingsError` naming the variable only."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(f"invalid settings: {validation_summary(exc)}") from None
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    settings = load_settings()
+    from config.logging import register_secrets
+
+    register_secrets(settings.url_passwords())
+    return settings

@@ -30,6 +30,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from config.settings import mask_url
+
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 DEV_ENV = VAR / "dev.env"
@@ -179,8 +181,8 @@ def banner(
         f"  worker     dramatiq workers.actors; metrics at http://127.0.0.1:{metrics_port}/metrics",
         f"  inventory  Redis stream {prefix}:stream:inventory (consumer group {group})",
         "  scheduler  timed re-enables and the sweeper",
-        f"  redis      {redis_url}" + (" (embedded, data in var/redis)" if dev else ""),
-        f"  klikit     {klikit_url}" + (f" (sandbox; GET /_sandbox/state/{DEMO_BUSINESS})" if dev else ""),
+        f"  redis      {mask_url(redis_url)}" + (" (embedded, data in var/redis)" if dev else ""),
+        f"  klikit     {mask_url(klikit_url)}" + (f" (sandbox; GET /_sandbox/state/{DEMO_BUSINESS})" if dev else ""),
         "",
     ]
     if dev:

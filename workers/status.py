@@ -25,6 +25,7 @@ import typer
 from rich.console import Console, Group
 from rich.table import Table
 
+from config.settings import mask_url
 from workers.flush import auth_block_key
 from workers.ledger import now_ms
 from workers.publish import PUBLISH_OPERATION
@@ -71,6 +72,8 @@ class StatusReport:
     at_ms: int
     prefix: str
     broker: str
+    redis: str = ""
+    """The Redis read, its password masked."""
     businesses: list[BusinessStatus] = field(default_factory=list)
     queues: list[QueueStatus] = field(default_factory=list)
     dead_letters_total: dict[str, int] = field(default_factory=dict)
@@ -176,7 +179,12 @@ def collect(rt: Runtime | None = None, business_id: int | None = None) -> Status
     rt = rt or runtime()
     now = now_ms()
     amqp = rt.settings.effective_broker_url.startswith(("amqp://", "amqps://"))
-    report = StatusReport(at_ms=now, prefix=rt.settings.prefix, broker="rabbitmq" if amqp else "redis")
+    report = StatusReport(
+        at_ms=now,
+        prefix=rt.settings.prefix,
+        broker="rabbitmq" if amqp else "redis",
+        redis=mask_url(rt.settings.redis_url) or "",
+    )
     ids = [business_id] if business_id is not None else rt.ledger.businesses()
     report.businesses = [business_status(rt, b, now) for b in ids]
     report.queues = [rabbitmq_queue_status(q) if amqp else redis_queue_status(rt, q, now) for q in QUEUES]
@@ -220,7 +228,8 @@ def _drift_cell(last: dict[str, str], now: int) -> str:
 
 def render(report: StatusReport) -> Group:
     now = report.at_ms
-    businesses = Table(title=f"menusync status — prefix {report.prefix}, broker {report.broker}", expand=False)
+    title = f"menusync status — redis {report.redis}, prefix {report.prefix}, broker {report.broker}"
+    businesses = Table(title=title, expand=False)
     for column in (
         "business",
         "pending",
