@@ -18,9 +18,12 @@ import os
 import tomllib
 from pathlib import Path
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from config.settings import validation_summary
+
+log = structlog.get_logger("menusync.credentials")
 
 
 class StoreRef(BaseModel):
@@ -129,4 +132,14 @@ class Credentials:
             raise CredentialsError(f"credentials file {path} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise CredentialsError(f"credentials file {path} is not valid TOML: {exc}") from None
-        return cls.from_mapping(data)
+        credentials = cls.from_mapping(data)
+        inline = [b for b, raw in (data.get("business") or {}).items() if isinstance(raw, dict) and "secret_key" in raw]
+        if inline and path.stat().st_mode & 0o077:
+            log.warning(
+                "the credentials file holds secret keys inline and is readable by group or others: "
+                "chmod 600 it, or name the secret with secret_key_env",
+                path=str(path),
+                mode=oct(path.stat().st_mode & 0o777),
+                businesses=sorted(inline),
+            )
+        return credentials

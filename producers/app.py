@@ -49,7 +49,13 @@ from producers.mapping import Mappings, decode_entities, decode_stores
 from producers.metrics import UNMAPPED_EVENTS, WEBHOOK_EVENTS
 from producers.review import queue_review
 from producers.runtime import shared_client
-from producers.signatures import SignatureError, verify_shopify, verify_square, verify_standard
+from producers.signatures import (
+    SignatureError,
+    malformed_standard_secrets,
+    verify_shopify,
+    verify_square,
+    verify_standard,
+)
 from producers.timers import Timers
 from producers.webhooks import (
     SHOPIFY_INVENTORY_TOPIC,
@@ -127,6 +133,13 @@ class Receiver:
         self.tokens = [s.get_secret_value().encode() for s in settings.secret_list("api_tokens")]
         register_secrets([*self.square_keys, *self.shopify_secrets, *self.standard_secrets])
         register_secrets(t.decode() for t in self.tokens)
+        for position in malformed_standard_secrets(self.standard_secrets):
+            log.warning(
+                "a Standard Webhooks secret is malformed: expected whsec_<base64 key>; deliveries signed "
+                "with it will be refused",
+                setting="MENUSYNC_STANDARD_WEBHOOK_SECRETS",
+                position=position,
+            )
 
     def __repr__(self) -> str:
         return f"Receiver({self.keys!r})"

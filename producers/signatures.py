@@ -98,6 +98,20 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+def malformed_standard_secrets(secrets: Sequence[str]) -> list[int]:
+    """Positions (1-based) of Standard Webhooks secrets that are not ``whsec_<base64 key>``."""
+    bad = []
+    for position, secret in enumerate(secrets, start=1):
+        key = secret.removeprefix("whsec_")
+        try:
+            ok = secret.startswith("whsec_") and len(base64.b64decode(key, validate=True)) > 0
+        except (ValueError, binascii.Error):
+            ok = False
+        if not ok:
+            bad.append(position)
+    return bad
+
+
 def verify_standard(
     body: bytes,
     headers: Mapping[str, str],

@@ -99,3 +99,42 @@ def test_status_names_the_redis_it_read_with_the_password_masked(r: Any, redis_u
     header = console.file.getvalue()  # type: ignore[attr-defined]
     assert "redis://:****@127.0.0.1:6379/0" in header
     assert password not in header and password not in json.dumps(report.__dict__, default=str)
+
+
+def _captured_logs() -> io.StringIO:
+    logs = io.StringIO()
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(logs))
+    return logs
+
+
+def test_a_world_readable_credentials_file_with_inline_secrets_is_warned_about(tmp_path: Path) -> None:
+    secret = SECRETS[1]
+    path = tmp_path / "credentials.toml"
+    path.write_text(f'[business.398]\npartner_key = "pk"\nsecret_key = "{secret}"\n')
+    logs = _captured_logs()
+    try:
+        path.chmod(0o644)
+        Credentials.load(path)
+        warned = logs.getvalue()
+        path.chmod(0o600)
+        Credentials.load(path)
+    finally:
+        structlog.reset_defaults()
+    assert "readable by group or others" in warned and "0o644" in warned
+    assert logs.getvalue() == warned, "a private file is not warned about"
+    assert secret not in logs.getvalue()
+
+
+def test_a_malformed_standard_webhooks_secret_is_warned_about_at_start(r: Any) -> None:
+    from producers.app import Receiver
+
+    good = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    bad = "whsec_not base64!"
+    logs = _captured_logs()
+    try:
+        Receiver(Settings(standard_webhook_secrets=f"{good},{bad}"), client=r)  # type: ignore[call-arg]
+    finally:
+        structlog.reset_defaults()
+    text = logs.getvalue()
+    assert "Standard Webhooks secret is malformed" in text and "position=2" in text
+    assert bad not in text and good not in text
