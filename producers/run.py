@@ -251,6 +251,7 @@ SETTING_NOTES: dict[str, str] = {
     "webhook_max_body_bytes": "largest accepted body (413 above)",
     "webhook_tolerance_s": "Standard Webhooks timestamp tolerance, either way",
     "dedupe_ttl_s": "how long a source event id is remembered for duplicate detection",
+    "max_until_days": "furthest ahead a timed re-enable (`until`) may lie, in days",
     "inventory_stream": "inventory stream name (key `<prefix>:stream:<name>`)",
     "inventory_group": "inventory consumer group",
     "stock_threshold": "quantity at or below which an item is disabled",

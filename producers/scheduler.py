@@ -23,12 +23,15 @@ from typing import Any
 
 import redis
 import structlog
+from pydantic import ValidationError
 
 from config.logging import configure_logging
-from config.settings import get_settings
+from config.settings import get_settings, validation_summary
 from producers.metrics import TIMERS
 from producers.runtime import context
-from producers.timers import Timers
+from producers.timers import Timer, Timers
+from workers.changes import Change
+from workers.deadletters import DeadLetter, DeadLetterStore
 
 log = structlog.get_logger("producers.scheduler")
 
@@ -62,19 +65,48 @@ def run_due(now_ms: int | None = None, *, timers: Timers | None = None, limit: i
             TIMERS.labels("dropped").inc(len(broken))
         if not due:
             break
-        changes = [t.reenable() for t in due]
-        result = submit_changes(changes, expect_versions=[t.expect_version for t in due], source="timer")
-        won = sum(1 for o in result.outcomes if o.won)
-        fired += won
-        cancelled += len(due) - won
-        TIMERS.labels("fired").inc(won)
-        TIMERS.labels("cancelled").inc(len(due) - won)
+        good, changes = split_runnable(due, timers)
+        dropped += len(due) - len(good)
+        if good:
+            result = submit_changes(changes, expect_versions=[t.expect_version for t in good], source="timer")
+            won = sum(1 for o in result.outcomes if o.won)
+            fired += won
+            cancelled += len(good) - won
+            TIMERS.labels("fired").inc(won)
+            TIMERS.labels("cancelled").inc(len(good) - won)
         timers.complete([t.id for t in due])
         if len(due) < limit:
             break
     if fired or cancelled:
         log.info("timers run", fired=fired, cancelled=cancelled)
     return RunDueResult(fired, cancelled, dropped)
+
+
+def split_runnable(due: list[Timer], timers: Timers) -> tuple[list[Timer], list[Change]]:
+    """The timers whose re-enable can be recorded, with their changes; each other one is dead-lettered
+    on its own (``timer_invalid``, with the reason), so that one poisoned timer never holds up the rest."""
+    good: list[Timer] = []
+    changes: list[Change] = []
+    for timer in due:
+        try:
+            change = timer.reenable()
+        except ValueError as exc:
+            reason = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
+            record = DeadLetterStore(timers.client, timers.keys).add(
+                DeadLetter(
+                    kind="timer",
+                    business_id=timer.target.business_id,
+                    change_ids=[timer.change_id],
+                    error_code="timer_invalid",
+                    reason=f"timed re-enable of {timer.target.key()} at {timer.until_ms} cannot run: {reason}",
+                )
+            )
+            TIMERS.labels("dropped").inc()
+            log.error("timer dead-lettered", timer_id=timer.id, dead_letter_id=record.id, reason=reason)
+            continue
+        good.append(timer)
+        changes.append(change)
+    return good, changes
 
 
 def load_sweeper() -> Callable[[], Any] | None:

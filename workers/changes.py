@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
+from config.settings import get_settings
+
 Level = Literal["section", "category", "item", "modifier_group", "modifier"]
 TargetField = Literal["enabled", "visibilities", "available_times"]
 LEVELS: tuple[Level, ...] = ("section", "category", "item", "modifier_group", "modifier")
@@ -153,8 +155,10 @@ class Change(BaseModel):
         if self.target.field == "available_times" and self.target.level != "section":
             raise ValueError("schedules (available_times) apply to sections only")
         object.__setattr__(self, "value", canonical_value(self.target.field, self.value))
-        if self.until_ms is not None and self.target.field != "enabled":
-            raise ValueError("until applies to availability (enabled) changes only")
+        if self.until_ms is not None:
+            if self.target.field != "enabled":
+                raise ValueError("until applies to availability (enabled) changes only")
+            check_until(self.occurred_at_ms, self.until_ms)
         return self
 
     def value_json(self) -> str:
@@ -165,6 +169,15 @@ def check_not_future(event_ms: int, field: str) -> None:
     """Refuse an event time more than :data:`MAX_FUTURE_SKEW_MS` ahead of this host's clock."""
     if event_ms > time.time() * 1000 + MAX_FUTURE_SKEW_MS:
         raise ValueError(f"{field} is more than {MAX_FUTURE_SKEW_MS // 60_000} minutes in the future")
+
+
+def check_until(occurred_ms: int, until_ms: int) -> None:
+    """``until`` must lie after the event and at most ``MENUSYNC_MAX_UNTIL_DAYS`` ahead of this host's clock."""
+    if until_ms <= occurred_ms:
+        raise ValueError("until must lie after occurred_at")
+    max_days = get_settings().max_until_days
+    if until_ms > time.time() * 1000 + max_days * 86_400_000:
+        raise ValueError(f"until is more than {max_days} days ahead (MENUSYNC_MAX_UNTIL_DAYS)")
 
 
 def ms_from_datetime(value: datetime) -> int:
@@ -218,6 +231,7 @@ class CanonicalChange(BaseModel):
                 raise ValueError("until applies to availability changes only")
             if self.until.tzinfo is None:
                 raise ValueError("until must carry a timezone")
+            check_until(ms_from_datetime(self.occurred_at), ms_from_datetime(self.until))
         if self.kind == "schedule" and self.level != "section":
             raise ValueError("schedule changes apply to sections only")
         if self.kind == "availability" and self.level not in ENABLE_LEVELS:

@@ -1,0 +1,62 @@
+"""Poison never takes the innocent with it: one bad timer, one bad stream entry, one bad slot."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from config.redis import Keys
+from producers.intake import accept
+from producers.scheduler import run_due
+from producers.timers import Timers
+from workers.changes import Change, Store, Target
+from workers.deadletters import DeadLetterStore
+from workers.ledger import Ledger
+from workers.runtime import reset_runtime
+
+BUSINESS = 398
+STORE = Store(brand_id=5297, branch_id=1293)
+T0 = 1_790_000_000_000
+
+
+def _target(entity: int) -> Target:
+    return Target(business_id=BUSINESS, store=STORE, level="item", entity_id=entity, field="enabled")
+
+
+def test_a_poisoned_timer_is_dead_lettered_alone_and_the_good_one_fires(r: Any, keys: Keys) -> None:
+    reset_runtime()
+    timers = Timers(r, keys)
+    accept([Change(id="good", target=_target(101), value=False, occurred_at_ms=T0, until_ms=T0 + 10)], timers=timers)
+    # A timer stored with an impossible time (before 1970), as an older version could store it.
+    bad_id = f"{_target(102).key()}@bad"
+    bad = {"change_id": "bad", "target": _target(102).key(), "until_ms": -86_400_000, "expect_version": "x"}
+    r.hset(keys("timers", "data"), bad_id, json.dumps(bad))
+    r.zadd(keys("timers", "due"), {bad_id: T0})
+    result = run_due(T0 + 10, timers=timers)
+    assert (result.fired, result.dropped) == (1, 1)
+    assert Ledger(r, keys).desired(_target(101))[0] is True  # type: ignore[index]
+    (record,) = DeadLetterStore(r, keys).list(BUSINESS)
+    assert record.error_code == "timer_invalid" and record.kind == "timer" and "occurred_at_ms" in record.reason
+    assert timers.counts() == {"due": 0, "processing": 0}
+    assert run_due(T0 + 20, timers=timers).dropped == 0, "the poisoned timer does not come back every cycle"
+
+
+def _api(client: Any, body: dict[str, Any]) -> Any:
+    from hostile_support import API_TOKEN
+
+    return client.post("/v1/changes", json=body, headers={"Authorization": f"Bearer {API_TOKEN}"})
+
+
+def test_until_before_the_event_or_beyond_the_cap_is_refused_naming_until(client: Any, r: Any, keys: Keys) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hostile_support import canonical
+
+    now = datetime.now(UTC)
+    for until in (now - timedelta(minutes=1), now + timedelta(days=91), datetime(1969, 12, 31, tzinfo=UTC)):
+        resp = _api(client, canonical(occurred_at=now.isoformat(), until=until.isoformat()))
+        assert resp.status_code == 400, resp.text
+        assert "until" in resp.text
+    assert Ledger(r, keys).pending_count(BUSINESS) == 0
+    ok = _api(client, canonical(occurred_at=now.isoformat(), until=(now + timedelta(days=89)).isoformat()))
+    assert ok.status_code == 202, ok.text
