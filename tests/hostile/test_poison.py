@@ -60,3 +60,26 @@ def test_until_before_the_event_or_beyond_the_cap_is_refused_naming_until(client
     assert Ledger(r, keys).pending_count(BUSINESS) == 0
     ok = _api(client, canonical(occurred_at=now.isoformat(), until=(now + timedelta(days=89)).isoformat()))
     assert ok.status_code == 202, ok.text
+
+
+def test_a_schedule_klikit_would_refuse_is_refused_at_intake_naming_the_slot(client: Any, r: Any, keys: Keys) -> None:
+    from hostile_support import canonical
+
+    def schedule(*slots: tuple[int, int]) -> dict[str, Any]:
+        day = {"disabled": False, "slots": [{"startTime": a, "endTime": b} for a, b in slots]}
+        return canonical(kind="schedule", level="section", entity_ids=[6826], enabled=None, available_times={"1": day})
+
+    bad = {
+        "minutes past 59": schedule((1099, 1200)),
+        "hour 24": schedule((2400 - 1, 2460)),
+        "start after end": schedule((1500, 1100)),
+        "overlap": schedule((1100, 1400), (1300, 1500)),
+        "25 slots": schedule(*[(h * 100, h * 100 + 30) for h in range(24)], (2340, 2350)),
+    }
+    for what, body in bad.items():
+        resp = _api(client, body)
+        assert resp.status_code == 400, (what, resp.text)
+        assert "available_times" in resp.text or "slots" in resp.text, (what, resp.text)
+    assert Ledger(r, keys).pending_count(BUSINESS) == 0
+    ok = _api(client, schedule((1100, 1400), (1400, 1500)))
+    assert ok.status_code == 202, ok.text

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -335,7 +335,8 @@ def test_changes_business_level_visibility(client: TestClient, ledger: Ledger) -
 
 
 def test_changes_with_until_schedules_the_reenable(client: TestClient, r: redis.Redis, keys: Keys) -> None:
-    body = canonical_body(until="2099-01-01T00:00:00Z")
+    until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    body = canonical_body(until=until)
     assert client.post("/v1/changes", json=body, headers=auth()).status_code == 202
     assert Timers(r, keys).counts() == {"due": 2, "processing": 0}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,10 @@ def test_change_visibility_business_level(r: redis.Redis, ledger: Ledger) -> Non
     assert ledger.desired(t(101, None, "visibilities"))[0] == {"1": True, "6": False}  # type: ignore[index]
 
 
+#: A re-enable time within MENUSYNC_MAX_UNTIL_DAYS of now, on a whole hour.
+UNTIL = (datetime.now(UTC) + timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
+
+
 def test_change_until_schedules_reenable(r: redis.Redis, keys: Keys) -> None:
     result = runner.invoke(
         app,
@@ -82,14 +86,14 @@ def test_change_until_schedules_reenable(r: redis.Redis, keys: Keys) -> None:
             "--store",
             "5297:1293",
             "--until",
-            "2099-11-22T22:00:00Z",
+            UNTIL.isoformat().replace("+00:00", "Z"),
             "--id",
             "ops-1",
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "re-enable scheduled at 2099-11-22T22:00:00+00:00" in result.output
-    assert Timers(r, keys).next_due_ms() == int(datetime(2099, 11, 22, 22, tzinfo=UTC).timestamp() * 1000)
+    assert f"re-enable scheduled at {UNTIL.isoformat()}" in result.output
+    assert Timers(r, keys).next_due_ms() == int(UNTIL.timestamp() * 1000)
 
 
 @pytest.mark.parametrize(
