@@ -139,6 +139,8 @@ def parse_entry(entry_id: str, fields: dict[str, str]) -> InventoryEntry:
     if not quantity.is_finite():
         raise EntryError("quantity", "is not a finite number")
     ts_ms = parse_ts(fields.get("ts") or "")
+    if ts_ms < 0:
+        raise EntryError("ts", "lies before 1970")
     try:
         check_not_future(ts_ms, "ts")
     except ValueError as exc:
@@ -281,29 +283,18 @@ class InventoryConsumer:
             return 0
         finish = self.client.pipeline(transaction=False)
         parsed: list[InventoryEntry] = []
+        raw_fields = dict(entries)
         for entry_id, fields in entries:
             try:
                 parsed.append(parse_entry(entry_id, fields))
             except EntryError as exc:
-                log.warning(
-                    "inventory entry cannot be parsed; acked and kept for review",
-                    entry_id=entry_id,
-                    field=exc.field,
-                    error=str(exc),
-                    stream=self.stream,
-                )
-                INVALID_EVENTS.labels(SOURCE).inc()
-                queue_review(
-                    finish,
-                    self.keys,
-                    kind="invalid",
-                    source=SOURCE,
-                    event_id=entry_id,
-                    reason=str(exc),
-                    raw=_fields_text(fields),
-                )
+                self._set_aside_invalid(finish, entry_id, fields, exc.field, str(exc))
         parsed = self._drop_duplicates(parsed)
-        changes, unmapped = self._resolve(parsed)
+        changes, unmapped, invalid = self._resolve(parsed)
+        for entry, error in invalid:
+            # One entry that parses but cannot become a change is set aside alone; its batch goes on.
+            self._set_aside_invalid(finish, entry.entry_id, raw_fields.get(entry.entry_id, {}), "entry", str(error))
+        parsed = [e for e in parsed if e.entry_id not in {bad.entry_id for bad, _ in invalid}]
         for entry, reason in unmapped:
             UNMAPPED_EVENTS.labels(SOURCE).inc()
             queue_review(
@@ -326,6 +317,19 @@ class InventoryConsumer:
         finish.execute()
         return len(entries)
 
+    def _set_aside_invalid(self, pipe: Any, entry_id: str, fields: dict[str, str], field: str, error: str) -> None:
+        log.warning(
+            "inventory entry cannot be parsed; acked and kept for review",
+            entry_id=entry_id,
+            field=field,
+            error=error,
+            stream=self.stream,
+        )
+        INVALID_EVENTS.labels(SOURCE).inc()
+        queue_review(
+            pipe, self.keys, kind="invalid", source=SOURCE, event_id=entry_id, reason=error, raw=_fields_text(fields)
+        )
+
     def _drop_duplicates(self, parsed: list[InventoryEntry]) -> list[InventoryEntry]:
         with_ids = [e for e in parsed if e.event_id]
         if not with_ids:
@@ -338,10 +342,15 @@ class InventoryConsumer:
             log.info("inventory duplicates skipped", count=len(seen))
         return [e for e in parsed if e.entry_id not in seen]
 
-    def _resolve(self, parsed: list[InventoryEntry]) -> tuple[list[Change], list[tuple[InventoryEntry, str]]]:
-        """Map every entry to changes: two or three pipelined round trips for the whole batch."""
+    def _resolve(
+        self, parsed: list[InventoryEntry]
+    ) -> tuple[list[Change], list[tuple[InventoryEntry, str]], list[tuple[InventoryEntry, ValueError]]]:
+        """Map every entry to changes: two or three pipelined round trips for the whole batch.
+
+        Answers (changes, unmapped entries with why, entries whose changes are invalid with the error).
+        """
         if not parsed:
-            return [], []
+            return [], [], []
         locations = list(dict.fromkeys(e.location for e in parsed if e.location))
         location_stores: dict[str, list[StoreRef]] = {}
         if locations:
@@ -364,6 +373,7 @@ class InventoryConsumer:
         index = self.mappings.sku_entities(skus, businesses)
         changes: list[Change] = []
         unmapped: list[tuple[InventoryEntry, str]] = []
+        invalid: list[tuple[InventoryEntry, ValueError]] = []
         for e in parsed:
             if e.location is not None:
                 stores = [s for s in location_stores.get(e.location, []) if s.business_id in wanted[e.entry_id]]
@@ -381,8 +391,13 @@ class InventoryConsumer:
                 unmapped.append((e, f"sku {e.sku} has no mapping for the store's business"))
                 continue
             enabled = in_stock(e.quantity, self.settings.stock_threshold)
-            changes.extend(availability_change(e.change_id, entity, store, enabled, e.ts_ms) for entity, store in pairs)
-        return changes, unmapped
+            try:
+                made = [availability_change(e.change_id, entity, store, enabled, e.ts_ms) for entity, store in pairs]
+            except ValueError as exc:
+                invalid.append((e, exc))
+                continue
+            changes.extend(made)
+        return changes, unmapped, invalid
 
     # -- the loop ----------------------------------------------------------------------------------
 

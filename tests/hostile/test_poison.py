@@ -83,3 +83,39 @@ def test_a_schedule_klikit_would_refuse_is_refused_at_intake_naming_the_slot(cli
     assert Ledger(r, keys).pending_count(BUSINESS) == 0
     ok = _api(client, schedule((1100, 1400), (1400, 1500)))
     assert ok.status_code == 202, ok.text
+
+
+def test_bad_good_bad_inventory_entries_apply_the_good_one_and_keep_running(r: Any, keys: Keys) -> None:
+    import time
+
+    from config.settings import Settings
+    from producers.inventory import InventoryConsumer
+    from producers.mapping import Mappings, parse_csv
+    from producers.review import list_review
+
+    reset_runtime()
+    Mappings(r, keys).import_rows(
+        parse_csv(
+            f"kind,source,pos_id,business_id,level,entity_id,brand_id,branch_id\nentity,sku,FRIES,{BUSINESS},item,104,,\n"
+        )
+    )
+    consumer = InventoryConsumer(r, keys, Settings(), name="c1", min_idle_ms=50)  # type: ignore[call-arg]
+    consumer.ensure_group()
+    store = {"brand_id": STORE.brand_id, "branch_id": STORE.branch_id}
+    now = int(time.time() * 1000)
+    entries = [
+        {"sku": "FRIES", **store, "quantity": 0, "ts": "1969-12-31T23:00:00Z"},  # before 1970
+        {"sku": "FRIES", **store, "quantity": 0, "ts": now},
+        {"sku": "FRIES", **store, "quantity": 0, "ts": "not a time"},
+    ]
+    ids = [r.xadd(consumer.stream, {k: str(v) for k, v in e.items()}) for e in entries]
+    assert consumer.read_new() == 3
+    assert Ledger(r, keys).desired(_target(104))[0] is False  # type: ignore[index]
+    assert int(r.xpending(consumer.stream, consumer.group)["pending"]) == 0
+    invalid = {fields["event_id"] for _, fields in list_review(r, keys, kind="invalid")}
+    assert invalid == {ids[0], ids[2]}
+    r.xadd(
+        consumer.stream, {"sku": "FRIES", **{k: str(v) for k, v in store.items()}, "quantity": "5", "ts": str(now + 1)}
+    )
+    assert consumer.read_new() == 1, "the consumer keeps running"
+    assert Ledger(r, keys).desired(_target(104))[0] is True  # type: ignore[index]
