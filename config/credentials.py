@@ -124,6 +124,23 @@ class Credentials:
             )
         return cls(entries)
 
+    @staticmethod
+    def business_ids(path: Path) -> list[int]:
+        """The business ids a credentials file names, without resolving any secret (for intake checks)."""
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise CredentialsError(f"credentials file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise CredentialsError(f"credentials file {path} is not valid TOML: {exc}") from None
+        raw = data.get("business", {})
+        if not isinstance(raw, dict):
+            raise CredentialsError("[business] must be a table of business ids")
+        try:
+            return sorted(int(b) for b in raw)
+        except ValueError:
+            raise CredentialsError("business ids must be integers") from None
+
     @classmethod
     def load(cls, path: Path) -> Credentials:
         try:

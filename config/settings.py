@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = 1024 * 1024
     webhook_tolerance_s: int = 300
     dedupe_ttl_s: int = 72 * 3600
+    max_targets_per_request: int = 10_000
+    """Most targets (entity ids x stores) one request may expand into (413 above)."""
     max_until_days: int = 90
     """Furthest a timed re-enable (``until``) may lie ahead."""
     inventory_stream: str = "inventory"

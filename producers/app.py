@@ -27,7 +27,6 @@ never contain a secret.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 from collections.abc import Callable
 from typing import Any
@@ -42,7 +41,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from config.logging import register_secrets
 from config.redis import Keys
 from config.settings import Settings
-from producers.canonical import parse_batch
+from producers.access import Grant, KnownBusinesses, match_token, parse_grants
+from producers.canonical import TooManyTargets, parse_batch
 from producers.dedupe import claim_outcome, dedupe_key, queue_claim, queue_done
 from producers.intake import accept
 from producers.mapping import Mappings, decode_entities, decode_stores
@@ -129,10 +129,13 @@ class Receiver:
         self.timers = Timers(self.client, self.keys)
         self.square_keys = [s.get_secret_value() for s in settings.secret_list("square_signature_keys")]
         self.shopify_secrets = [s.get_secret_value() for s in settings.secret_list("shopify_webhook_secrets")]
-        self.standard_secrets = [s.get_secret_value() for s in settings.secret_list("standard_webhook_secrets")]
-        self.tokens = [s.get_secret_value().encode() for s in settings.secret_list("api_tokens")]
-        register_secrets([*self.square_keys, *self.shopify_secrets, *self.standard_secrets])
-        register_secrets(t.decode() for t in self.tokens)
+        standard = [s.get_secret_value() for s in settings.secret_list("standard_webhook_secrets")]
+        self.standard_grants = parse_grants(standard, "Standard Webhooks secret")
+        self.standard_secrets = [g.secret for g in self.standard_grants]
+        self.api_grants = parse_grants([s.get_secret_value() for s in settings.secret_list("api_tokens")], "API token")
+        self.known = KnownBusinesses(settings.credentials_file)
+        register_secrets([*self.square_keys, *self.shopify_secrets, *self.standard_secrets, *standard])
+        register_secrets(g.secret for g in self.api_grants)
         for position in malformed_standard_secrets(self.standard_secrets):
             log.warning(
                 "a Standard Webhooks secret is malformed: expected whsec_<base64 key>; deliveries signed "
@@ -185,7 +188,33 @@ class Receiver:
         WEBHOOK_EVENTS.labels(source, outcome).inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded, "unmapped": len(built.unmapped)}
 
-    def record_standard(self, event_id: str, changes: list[Change], raw: bytes) -> tuple[int, dict]:
+    def authorize(self, grants: list[Grant], changes: list[Change]) -> None:
+        """Refuse (403) a change for a business no matching grant covers, and (422) one for a business
+        menusync has no klikit credentials for: it could never be written."""
+        for business_id in sorted({c.target.business_id for c in changes}):
+            if not any(g.allows(business_id) for g in grants):
+                names = ", ".join(g.name for g in grants)
+                raise Rejection(403, "forbidden", f"{names} may not write business {business_id}", field="business_id")
+            if not self.known.knows(business_id):
+                raise Rejection(
+                    422,
+                    "unknown_business",
+                    f"menusync has no klikit credentials for business {business_id}",
+                    field="business_id",
+                )
+
+    def parse_changes(self, body: bytes) -> list[Change]:
+        """Validate and expand a canonical body (CPU work: called on a worker thread); raises :class:`Rejection`."""
+        try:
+            return parse_batch(body, self.settings.max_targets_per_request)
+        except TooManyTargets as exc:
+            raise Rejection(413, "too_many_targets", str(exc), count=exc.count, cap=exc.cap) from None
+        except PayloadError as exc:
+            raise _bad_payload(exc) from None
+
+    def record_standard(self, event_id: str, grants: list[Grant], raw: bytes) -> tuple[int, dict]:
+        changes = self.parse_changes(raw)
+        self.authorize(grants, changes)
         key = dedupe_key(self.keys, "standard", event_id)
         pipe = self.client.pipeline(transaction=False)
         queue_claim(pipe, key)
@@ -197,7 +226,9 @@ class Receiver:
         WEBHOOK_EVENTS.labels("standard", "accepted").inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded}
 
-    def record_api(self, changes: list[Change]) -> tuple[int, dict]:
+    def record_api(self, body: bytes, grant: Grant) -> tuple[int, dict]:
+        changes = self.parse_changes(body)
+        self.authorize([grant], changes)
         result = accept(changes, timers=self.timers, producer="api")
         WEBHOOK_EVENTS.labels("api", "accepted").inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded}
@@ -244,13 +275,12 @@ class Receiver:
         return self.record_pos, ("shopify", event_id, shopify_levels(level), body)
 
     def standard(self, request: Request, body: bytes) -> tuple[Callable[..., tuple[int, dict]], tuple] | dict:
-        event_id = verify_standard(
+        event_id, matched = verify_standard(
             body, request.headers, self.standard_secrets, tolerance_s=self.settings.webhook_tolerance_s
         )
         if len(event_id) > 200:
             raise PayloadError("webhook-id is longer than 200 characters", "webhook-id")
-        changes = parse_batch(body)
-        return self.record_standard, (event_id, changes, body)
+        return self.record_standard, (event_id, [self.standard_grants[i] for i in matched], body)
 
 
 def create_app(settings: Settings, *, client: redis.Redis | None = None) -> FastAPI:
@@ -267,8 +297,11 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None) -> Fast
         return _error(exc.status_code, code, str(exc.detail))
 
     async def run(work: Callable[..., tuple[int, dict]], args: tuple, source: str) -> Response:
+        # The work runs on a worker thread: parsing and expanding a batch, then the blocking Redis calls.
         try:
             status, body = await run_in_threadpool(work, *args)
+        except Rejection as exc:
+            return rejected(source, exc)
         except (redis.RedisError, OSError):
             WEBHOOK_EVENTS.labels(source, "unavailable").inc()
             log.warning("redis unavailable", source=source, exc_info=True)
@@ -314,19 +347,13 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None) -> Fast
             auth = request.headers.get("authorization", "")
             scheme, _, token = auth.partition(" ")
             given = token.strip().encode()
-            ok = False
-            for candidate in receiver.tokens:
-                ok |= hmac.compare_digest(given, candidate)
-            if scheme.lower() != "bearer" or not given or not ok:
+            grant = match_token(given, receiver.api_grants)
+            if scheme.lower() != "bearer" or not given or grant is None:
                 raise Rejection(401, "unauthorized", "missing or invalid bearer token")
             body = await read_body(request, limit)
-            try:
-                parsed = parse_batch(body)
-            except PayloadError as exc:
-                raise _bad_payload(exc) from None
         except Rejection as exc:
             return rejected("api", exc)
-        return await run(receiver.record_api, (parsed,), "api")
+        return await run(receiver.record_api, (body, grant), "api")
 
     @app.get("/healthz")
     async def healthz() -> Response:

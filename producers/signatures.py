@@ -119,8 +119,9 @@ def verify_standard(
     *,
     tolerance_s: int,
     now_s: float | None = None,
-) -> str:
-    """Verify a Standard Webhooks delivery; answers its ``webhook-id``.
+) -> tuple[str, list[int]]:
+    """Verify a Standard Webhooks delivery; answers its ``webhook-id`` and the positions (0-based) of
+    the secrets that signed it (every secret is compared, so the answer takes the same time).
 
     ``headers`` is looked up by lower-case name (Starlette's headers are case-insensitive).
     """
@@ -149,14 +150,15 @@ def verify_standard(
     except UnicodeDecodeError:
         raise SignatureError("signature does not match") from None
     when = datetime.fromtimestamp(ts, tz=UTC)
-    expected: list[bytes] = []
-    for secret in secrets:
+    expected: list[tuple[int, bytes]] = []
+    for position, secret in enumerate(secrets):
         try:
             hook = Webhook(secret)
         except (binascii.Error, ValueError, Exception):  # a malformed configured secret never verifies
             continue
-        expected.append(base64.b64decode(hook.sign(msg_id=msg_id, timestamp=when, data=text).split(",", 1)[1]))
-    ok = False
+        signed = hook.sign(msg_id=msg_id, timestamp=when, data=text).split(",", 1)[1]
+        expected.append((position, base64.b64decode(signed)))
+    matched: set[int] = set()
     for entry in signature.split():
         version, sep, value = entry.partition(",")
         if version != "v1" or not sep:
@@ -165,8 +167,9 @@ def verify_standard(
             received = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             continue
-        for candidate in expected:
-            ok |= hmac.compare_digest(received, candidate)
-    if not ok:
+        for position, candidate in expected:
+            if hmac.compare_digest(received, candidate):
+                matched.add(position)
+    if not matched:
         raise SignatureError("signature does not match")
-    return msg_id
+    return msg_id, sorted(matched)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -21,6 +24,7 @@ from config.redis import Keys, connect, delete_prefix
 
 RUN_PREFIX = f"mstest-{uuid.uuid4().hex[:10]}"
 _embedded: EmbeddedRedis | None = None
+_credentials_dir: Path | None = None
 
 TEST_TIMINGS = {
     "MENUSYNC_FLUSH_WINDOW_MS": "50",
@@ -43,8 +47,25 @@ TEST_TIMINGS = {
 }
 
 
+#: Businesses that intake knows (a credentials file names them); the secret is never used for a call.
+TEST_BUSINESSES = (398,)
+
+
+def _write_test_credentials() -> str:
+    global _credentials_dir
+    folder = _credentials_dir = Path(tempfile.mkdtemp(prefix="menusync-test-credentials-"))
+    lines = []
+    for business_id in TEST_BUSINESSES:
+        lines += [f"[business.{business_id}]", f'partner_key = "pk_test_{business_id}"', 'secret_key = "unused"', ""]
+    path = folder / "credentials.toml"
+    path.write_text("\n".join(lines))
+    path.chmod(0o600)
+    return str(path)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _embedded
+    os.environ.setdefault("MENUSYNC_CREDENTIALS_FILE", _write_test_credentials())
     url, _embedded = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     os.environ["REDIS_URL"] = url
     os.environ["MENUSYNC_PREFIX"] = RUN_PREFIX
@@ -62,6 +83,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             delete_prefix(connect(url), RUN_PREFIX)
     if _embedded is not None:
         _embedded.stop()
+    if _credentials_dir is not None:
+        shutil.rmtree(_credentials_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

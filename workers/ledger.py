@@ -67,6 +67,10 @@ class DriftRepair:
     send_flush: bool = False
 
 
+#: Most targets one call of the record script takes (about 20 ms of Redis time at most).
+RECORD_CHUNK = 1_000
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -113,7 +117,15 @@ class Ledger:
         result: list[str | None] = [None] * len(changes)
         now = now_ms()
         record = script(self.r, "record")
-        for business_id, indexes in by_business.items():
+        # At most RECORD_CHUNK targets per script call, so one large request never holds Redis for long.
+        # Each call compares versions itself (latest wins across chunks) and only the first call that
+        # finds no flush scheduled answers "send" (one nudge per business).
+        chunks = [
+            (business_id, indexes[start : start + RECORD_CHUNK])
+            for business_id, indexes in by_business.items()
+            for start in range(0, len(indexes), RECORD_CHUNK)
+        ]
+        for business_id, indexes in chunks:
             k = self._biz_keys(business_id)
             args: list[Any] = [now, business_id, flag_ttl_ms]
             for i in indexes:

@@ -42,8 +42,9 @@ def test_dev_files_are_private_loadable_and_kept_across_runs(tmp_path: Path, mon
     assert stat.S_IMODE(os.stat(env_file).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(tmp_path / "api-token").st_mode) == 0o600
     token = values["MENUSYNC_API_TOKENS"]
-    assert (tmp_path / "api-token").read_text().strip() == token
-    assert values["MENUSYNC_STANDARD_WEBHOOK_SECRETS"].startswith("whsec_")
+    assert token.startswith("dev=398:"), "the dev token may write the demo business only"
+    assert (tmp_path / "api-token").read_text().strip() == token.removeprefix("dev=398:")
+    assert values["MENUSYNC_STANDARD_WEBHOOK_SECRETS"].startswith("398:whsec_")
     credentials_text = (tmp_path / "credentials.toml").read_text()
     assert run.SANDBOX_SECRET not in credentials_text  # the secret comes from the environment
     monkeypatch.setenv(run.SECRET_ENV, values[run.SECRET_ENV])
@@ -58,7 +59,7 @@ def test_the_banner_shows_the_curl_but_not_the_token(tmp_path: Path) -> None:
     values = run.write_dev_files(tmp_path)
     text = run.banner(dev=True, redis_url="redis://127.0.0.1:6390/0", klikit_url="http://127.0.0.1:8700", prefix="m")
     assert "/v1/changes" in text and "$(cat var/api-token)" in text
-    assert values["MENUSYNC_API_TOKENS"] not in text
+    assert values["MENUSYNC_API_TOKENS"].rsplit(":", 1)[1] not in text
     for port in ("8000", "6390", "8700", "9191"):
         assert port in text
 
