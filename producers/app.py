@@ -16,10 +16,16 @@ Redis work: one pipelined round trip for the duplicate claim and the id lookups,
 record (``producers.intake.accept``), and one pipelined round trip that marks the event done and
 keeps any unmapped part for review.
 
+A visibility change names the channels (klikit provider ids) it shows or hides the entities on;
+the other channels stay as they are. A provider klikit does not list for the business is refused
+with 400 naming it (``workers.providers``; that lookup runs on the worker thread, before the
+duplicate claim, as it may read Redis or klikit).
+
 Status codes: 202 accepted (body ``{"accepted": n, "superseded": m, ...}``), 200 duplicate or an
 event type that carries no stock information, 400 malformed or schema-invalid (naming the field),
 401 bad or missing signature / stale timestamp / missing token, 404 unknown source, 409 the same
-event is being recorded right now (retry later), 413 body too large, 503 Redis unavailable.
+event is being recorded right now (retry later), 413 body too large, 503 Redis unavailable (or a
+``replace`` visibility change while klikit's channel list cannot be read).
 Error bodies are ``{"error": code, "detail": message}`` (plus ``fields`` for schema errors) and
 never contain a secret.
 """
@@ -42,7 +48,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from config.logging import register_secrets
 from config.redis import Keys
 from config.settings import Settings
-from producers.canonical import parse_batch
+from producers.canonical import expand_batch, read_batch
 from producers.dedupe import claim_outcome, dedupe_key, queue_claim, queue_done
 from producers.intake import accept
 from producers.mapping import Mappings, decode_entities, decode_stores
@@ -64,6 +70,8 @@ from producers.webhooks import (
     square_levels,
 )
 from workers.changes import Change, ChangeBatch
+from workers.providers import ProvidersUnavailable
+from workers.runtime import Runtime
 
 log = structlog.get_logger("producers.app")
 
@@ -127,6 +135,8 @@ class Receiver:
         self.tokens = [s.get_secret_value().encode() for s in settings.secret_list("api_tokens")]
         register_secrets([*self.square_keys, *self.shopify_secrets, *self.standard_secrets])
         register_secrets(t.decode() for t in self.tokens)
+        self.runtime = Runtime(settings)
+        """Credentials and klikit access for the channel (provider) list of visibility changes."""
 
     def __repr__(self) -> str:
         return f"Receiver({self.keys!r})"
@@ -172,7 +182,22 @@ class Receiver:
         WEBHOOK_EVENTS.labels(source, outcome).inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded, "unmapped": len(built.unmapped)}
 
-    def record_standard(self, event_id: str, changes: list[Change], raw: bytes) -> tuple[int, dict]:
+    def expand(self, source: str, batch: ChangeBatch) -> list[Change] | tuple[int, dict]:
+        """The batch's changes, or the answer refusing it (400 naming the field, 503 retry later)."""
+        try:
+            return expand_batch(batch, self.runtime.known_providers)
+        except PayloadError as exc:
+            WEBHOOK_EVENTS.labels(source, "invalid_body").inc()
+            log.info("request rejected", source=source, status=400, error="invalid_body", detail=str(exc))
+            return 400, {"error": "invalid_body", "detail": str(exc), "fields": exc.errors}
+        except ProvidersUnavailable as exc:
+            WEBHOOK_EVENTS.labels(source, "unavailable").inc()
+            return 503, {"error": "unavailable", "detail": str(exc)}
+
+    def record_standard(self, event_id: str, batch: ChangeBatch, raw: bytes) -> tuple[int, dict]:
+        changes = self.expand("standard", batch)
+        if isinstance(changes, tuple):
+            return changes
         key = dedupe_key(self.keys, "standard", event_id)
         pipe = self.client.pipeline(transaction=False)
         queue_claim(pipe, key)
@@ -184,7 +209,10 @@ class Receiver:
         WEBHOOK_EVENTS.labels("standard", "accepted").inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded}
 
-    def record_api(self, changes: list[Change]) -> tuple[int, dict]:
+    def record_api(self, batch: ChangeBatch) -> tuple[int, dict]:
+        changes = self.expand("api", batch)
+        if isinstance(changes, tuple):
+            return changes
         result = accept(changes, timers=self.timers, producer="api")
         WEBHOOK_EVENTS.labels("api", "accepted").inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded}
@@ -236,8 +264,8 @@ class Receiver:
         )
         if len(event_id) > 200:
             raise PayloadError("webhook-id is longer than 200 characters", "webhook-id")
-        changes = parse_batch(body)
-        return self.record_standard, (event_id, changes, body)
+        batch = read_batch(body)
+        return self.record_standard, (event_id, batch, body)
 
 
 def create_app(settings: Settings, *, client: redis.Redis | None = None) -> FastAPI:
@@ -308,7 +336,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None) -> Fast
                 raise Rejection(401, "unauthorized", "missing or invalid bearer token")
             body = await read_body(request, limit)
             try:
-                parsed = parse_batch(body)
+                parsed = read_batch(body)
             except PayloadError as exc:
                 raise _bad_payload(exc) from None
         except Rejection as exc:
