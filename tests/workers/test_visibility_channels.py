@@ -179,3 +179,20 @@ def test_an_entity_never_in_the_menu_is_dead_lettered_after_the_retry_age_with_t
     assert record.error_code == "visibility_entity_not_in_menu"
     assert "5297:1293" in record.reason and "item 101" in record.reason
     assert visibility_writes(p) == []
+
+
+def test_a_channel_applied_but_not_yet_published_is_carried_from_the_ledger(make_pipeline: Any) -> None:
+    # No publish during the test: store-mode getMenu keeps showing the menu as published at the start.
+    p: Pipeline = make_pipeline(publish_quiet_ms=60_000, publish_max_wait_ms=120_000)
+    publish(p)
+    base = 1_795_100_600_000
+    p.submit([channel(6, False, base)])
+    wait_for(lambda: p.rt.ledger.pending_count(BUSINESS) == 0, what="hide on 6 applied")
+    p.submit([channel(11, False, base + 1_000)])
+    wait_for(lambda: p.rt.ledger.pending_count(BUSINESS) == 0, what="hide on 11 applied")
+    assert published_map(p, STORES[0]) == {"1": True, "6": True}, "nothing was published meanwhile"
+    first, second = visibility_writes(p)
+    assert first["body"]["visibilities"] == {"1": True, "6": False}
+    assert second["body"]["visibilities"] == {"1": True, "6": False, "11": False}
+    override = p.sandbox.state(BUSINESS)["stores"][STORES[0].key()]["overrides"]["item"][str(ITEM)]
+    assert override["visibilities"] == {"1": True, "6": False, "11": False}
