@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -22,10 +23,13 @@ from klikit.client import KlikitClient
 from workers.budget import RateBudget
 from workers.changes import Store
 from workers.deadletters import DeadLetterStore, FailureLog
+from workers.errors import FlushDeferred
 from workers.ledger import Ledger
 from workers.providers import KnownProviders, ProviderDirectory, fallback_providers
 
 STORES_CACHE_TTL_S = 600
+#: The longest a provider-list read sleeps in place for the rate budget before giving up for now.
+PROVIDERS_MAX_BUDGET_WAIT_MS = 2_000
 
 log = structlog.get_logger("menusync.runtime")
 
@@ -109,7 +113,18 @@ class Runtime:
 
     @cached_property
     def provider_directory(self) -> ProviderDirectory:
-        return ProviderDirectory(self.redis, self.keys, lambda b: self.client(b).list_providers().data)
+        return ProviderDirectory(self.redis, self.keys, self._list_providers)
+
+    def _list_providers(self, business_id: int) -> Any:
+        """klikit's provider list, read through the credential's budget (a long wait raises)."""
+        budget = self.budget(business_id)
+        wait = budget.take()
+        while wait:
+            if wait > PROVIDERS_MAX_BUDGET_WAIT_MS:
+                raise FlushDeferred("provider list read waits for the rate budget", delay=wait)
+            time.sleep(wait / 1000)
+            wait = budget.take()
+        return self.client(business_id).list_providers().data
 
     def providers(self, business_id: int) -> KnownProviders:
         """The providers klikit lists for a business (cached 10 min); raises when klikit can't say."""
