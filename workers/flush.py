@@ -6,6 +6,10 @@ outcome (design.md section 4). It loops until nothing is pending and no nudge
 arrived meanwhile. Transient failures and 429s end it with :class:`FlushDeferred`
 (a :class:`dramatiq.Retry` carrying the delay); the retry re-plans what is still
 pending, so an unchanged write goes again under the same Idempotency-Key.
+
+Visibility rows first go through :func:`workers.visibility.gather_visibility`: the planner
+composes each entity's whole channel map from the ledger and klikit's current map, and rows
+whose map cannot be known this round wait (the same deferral) rather than being guessed.
 """
 
 from __future__ import annotations

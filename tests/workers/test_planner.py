@@ -340,3 +340,11 @@ def test_target_keys_round_trip_and_non_visibility_keys_are_unchanged() -> None:
     assert Target.from_key(enabled.key()) == enabled
     legacy = Target(business_id=398, store=None, level="item", entity_id=101, field="visibilities")
     assert Target.from_key(legacy.key()) == legacy
+
+
+def test_a_published_entity_is_visible_on_a_channel_only_if_its_map_says_so() -> None:
+    from klikit.menu_tree import EntityValues
+
+    values = EntityValues(visibilities={"1": True, "6": False})
+    assert [values.visible_on(p) for p in (1, 6, 11)] == [True, False, False]  # absent = hidden
+    assert EntityValues().visible_on(1) is None  # no map read: unknown, not hidden
