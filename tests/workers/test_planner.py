@@ -7,6 +7,7 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from klikit.menu_tree import EntityValues
 from workers.changes import Store, Target, make_version
 from workers.ledger import PendingRow
 from workers.planner import (
@@ -343,8 +344,6 @@ def test_target_keys_round_trip_and_non_visibility_keys_are_unchanged() -> None:
 
 
 def test_a_published_entity_is_visible_on_a_channel_only_if_its_map_says_so() -> None:
-    from klikit.menu_tree import EntityValues
-
     values = EntityValues(visibilities={"1": True, "6": False})
     assert [values.visible_on(p) for p in (1, 6, 11)] == [True, False, False]  # absent = hidden
     assert EntityValues().visible_on(1) is None  # no map read: unknown, not hidden
