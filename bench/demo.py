@@ -8,12 +8,17 @@ sends a lunch service through the real entry points:
 - signed Square and Shopify stock webhooks (stock-outs, restocks, a duplicate delivery of each,
   and a restock that arrives before the older stock-out it supersedes);
 - inventory stream entries (a stock-out, a restock, a duplicate event id);
-- a schedule edit as a signed Standard Webhook, and visibility changes through ``/v1/changes``.
+- a schedule edit as a signed Standard Webhook, and channel visibility changes through
+  ``/v1/changes`` ("hide item 112 on GrabFood at central and north", later "also hide it on
+  ShopeeFood at central"): each hides the item on the channel it names and nowhere else.
 
 Meanwhile the sandbox answers some writes with 502 (``PUT /_sandbox/faults``) and one write with an
 idempotency conflict (``POST /_sandbox/script``), which is dead-lettered. When the pipeline has
 settled, the demo compares the sandbox's published menus (``effective_published``) with the final
-state the events call for, the dead-lettered write excepted and explained; then it replays that
+state the events call for, the dead-lettered write excepted and explained. For visibility it reads
+the published map as klikit does (a channel missing from it is hidden) and checks every channel:
+the ones a change named, and the ones no change named, which must still show what they showed
+before the service (item 112 stays visible on klikit's own marketplace after "hide on GrabFood"); then it replays that
 dead letter as an operator would (``menusync dlq replay ID --new-key``) and checks again, everything
 included. It prints a summary and exits 0 only when both checks match.
 
@@ -61,7 +66,9 @@ CENTRAL, NORTH, MALL = "5297:1293", "5297:5913", "1615:1294"
 STORES = {CENTRAL: (5297, 1293), NORTH: (5297, 5913), MALL: (1615, 1294)}
 PREFIX = "menusync-demo"
 CONFLICT_PATH = "/v1/partner/menus/modifiers/9003/visibilities"
-CONFLICT_TARGET = ("5297:1293", "modifier", 9003, "visibilities")
+CONFLICT_TARGET = ("5297:1293", "modifier", 9003, "visibilities:6")
+#: Channel names for the demo's output (klikit's provider ids).
+CHANNELS = {1: "klikit", 6: "GrabFood", 9: "GoFood", 11: "ShopeeFood"}
 
 MAPPINGS_CSV = """kind,source,pos_id,business_id,level,entity_id,brand_id,branch_id
 # Square catalog item variations and locations
@@ -97,7 +104,11 @@ DEMO_SETTINGS: dict[str, Any] = {
     "log_level": "INFO",
 }
 
-Key = tuple[str, str, int, str]  # (store key or "*", level, entity id, field)
+Key = tuple[str, str, int, str]  # (store key or "*", level, entity id, field or "visibilities:<provider>")
+
+
+def channel(provider: int) -> str:
+    return f"{CHANNELS.get(provider, 'provider')} ({provider})"
 
 
 @dataclass
@@ -150,6 +161,7 @@ class Demo:
         self.http: httpx.Client | None = None
         self.r: Any = None
         self.keys = Keys(PREFIX)
+        self.starting_maps: dict[tuple[str, int], dict[str, bool]] = {}
         self.metrics_port = 0
 
     # -- stack -----------------------------------------------------------------------------------
@@ -351,7 +363,14 @@ class Demo:
         field_name = {"availability": "enabled", "visibility": "visibilities", "schedule": "available_times"}[kind]
         for entity in ids:
             for store in stores or ["*"]:
-                self.expect.add((store, level, entity, field_name), value[field_name], at_ms)
+                if kind != "visibility":
+                    self.expect.add((store, level, entity, field_name), value[field_name], at_ms)
+                    continue
+                # Per channel: the named ones as asked, every other one as it was before the service.
+                for provider, visible in self.starting_map(level, entity).items():
+                    self.expect.add((store, level, entity, f"visibilities:{provider}"), visible, -1)
+                for provider, visible in value[field_name].items():
+                    self.expect.add((store, level, entity, f"visibilities:{provider}"), visible, at_ms)
         body: dict[str, Any] = {
             "id": cid,
             "kind": kind,
@@ -363,6 +382,15 @@ class Demo:
         if stores:
             body["stores"] = [{"brand_id": STORES[s][0], "branch_id": STORES[s][1]} for s in stores]
         return {"business_id": BUSINESS, "changes": [body]}
+
+    def starting_map(self, level: str, entity: int) -> dict[str, bool]:
+        """What klikit shows for the entity before the service (the business map; no store overrides yet)."""
+        key = (level, entity)
+        if key not in self.starting_maps:
+            assert self.sandbox is not None
+            business = self.sandbox.state(BUSINESS)["business"]
+            self.starting_maps[key] = dict(business[level][str(entity)]["visibilities"])
+        return self.starting_maps[key]
 
     def stock(self, store: str, item: int, quantity: int, at_s: int) -> None:
         self.expect.add((store, "item", item, "enabled"), quantity > 0, self.base_ms + at_s * 1000)
@@ -379,7 +407,7 @@ class Demo:
         )
         self.api(
             self.change("vis-112-1", "visibility", "item", [112], 5, [CENTRAL, NORTH], visibilities={"6": False}),
-            "visibility: item 112 hidden on provider 6 at central, north",
+            "hide item 112 on GrabFood at central, north (only there)",
         )
         c.rule(f"12:00 the rush: the sandbox now answers {self.fault_rate:.0%} of writes with 502")
         self.sandbox.set_faults(downstream_rate=self.fault_rate, writes_only=True, seed=1)
@@ -402,7 +430,11 @@ class Demo:
         )
         self.api(
             self.change("vis-mod-9003", "visibility", "modifier", [9003], 110, [CENTRAL], visibilities={"6": False}),
-            "visibility: modifier 9003 hidden on provider 6 at central",
+            "hide modifier 9003 on GrabFood at central",
+        )
+        self.api(
+            self.change("vis-112-2", "visibility", "item", [112], 115, [CENTRAL], visibilities={"11": False}),
+            "also hide item 112 on ShopeeFood at central",
         )
         self.stock(CENTRAL, 103, 0, 120)
         self.square("sq-evt-0003", "SQ-CHOC-SHAKE", "SQ-LOC-CENTRAL", 0, 120, "stock-out: chocolate shake, central")
@@ -505,15 +537,41 @@ class Demo:
                     continue
                 if field_name == "enabled":
                     ok, got = row["enabled"] is value, row["enabled"]
-                elif field_name == "visibilities":
-                    got = {p: row["visibilities"].get(p) for p in value}
-                    ok = got == value
+                elif field_name.startswith("visibilities:"):
+                    # klikit's reading of the published map: a channel missing from it is hidden.
+                    provider = int(field_name.split(":", 1)[1])
+                    shown = bool(row["visibilities"].get(str(provider), False))
+                    if shown is not value:
+                        want, have = ("visible", "hidden") if value else ("hidden", "visible")
+                        problems.append(
+                            f"{level} {entity} at {store}: expected {want} on {channel(provider)}, published {have}"
+                        )
+                    continue
                 else:
                     got = {d: row.get("availableTimes", {}).get(d) for d in value}
                     ok = got == value
                 if not ok:
                     problems.append(f"{level} {entity} {field_name} at {store}: expected {value}, published {got}")
         return problems
+
+    def channel_story(self) -> str:
+        """Item 112 per store, in words: where it is shown and where hidden, as published."""
+        assert self.sandbox is not None
+        published = self.sandbox.state(BUSINESS)["effective_published"]
+        lines = []
+        for name, store in ((CENTRAL, "central"), (NORTH, "north"), (MALL, "mall")):
+            row = published.get(name, {}).get("item", {}).get("112")
+            if row is None:
+                lines.append(f"item 112 at {store}: not published")
+                continue
+            flags = {int(p): bool(v) for p, v in row["visibilities"].items()}
+            shown = [channel(p) for p, v in sorted(flags.items()) if v] or ["no channel"]
+            hidden = [channel(p) for p, v in sorted(flags.items()) if not v]
+            lines.append(
+                f"item 112 at {store}: shown on {', '.join(shown)}"
+                + (f"; hidden on {', '.join(hidden)}" if hidden else "")
+            )
+        return "\n".join(lines)
 
     def worker_retries(self) -> float | None:
         assert self.http is not None
@@ -642,7 +700,12 @@ class Demo:
         for x in writes:
             op = x["path"].removeprefix("/v1/partner/menus/")
             by_op[op] = by_op.get(op, 0) + 1
-        table.add_row("klikit calls", f"{len(all_calls)} ({len(writes)} writes, {len(publishes)} publish)")
+        reads = [x for x in all_calls if x["method"] == "GET"]
+        table.add_row(
+            "klikit calls",
+            f"{len(all_calls)} ({len(writes)} writes, {len(publishes)} publish, {len(reads)} reads: the menus "
+            "and channel list that visibility maps are composed from)",
+        )
         table.add_row("writes by endpoint", ", ".join(f"{op} {n}" for op, n in sorted(by_op.items())))
         ok_publishes = [x for x in publishes if (x["status"] or 0) < 300]
         table.add_row("publishes", f"{len(ok_publishes)} succeeded of {len(publishes)} sent")
@@ -661,6 +724,7 @@ class Demo:
             table.add_row("dead letters", "\n".join(lines))
         else:
             table.add_row("dead letters", "none")
+        table.add_row("channels", self.channel_story())
         verdict = "[green]match[/green]" if not first else f"[red]{len(first)} mismatch(es)[/red]"
         explain = (
             f" (modifier 9003 at {CONFLICT_TARGET[0]} excluded: its write was dead-lettered as an idempotency conflict)"

@@ -42,6 +42,13 @@ class EntityValues:
     def get(self, field_name: str) -> Any:
         return getattr(self, field_name)
 
+    def visible_on(self, provider_id: int) -> bool | None:
+        """Whether klikit shows the entity on that channel: a provider absent from the map is
+        hidden (``False``); ``None`` when the map itself was absent or unreadable."""
+        if self.visibilities is None:
+            return None
+        return bool(self.visibilities.get(str(provider_id), False))
+
 
 @dataclass(frozen=True)
 class MenuSnapshot:

@@ -16,10 +16,16 @@ Redis work: one pipelined round trip for the duplicate claim and the id lookups,
 record (``producers.intake.accept``), and one pipelined round trip that marks the event done and
 keeps any unmapped part for review.
 
+A visibility change names the channels (klikit provider ids) it shows or hides the entities on;
+the other channels stay as they are. A provider klikit does not list for the business is refused
+with 400 naming it (``workers.providers``; that lookup runs on the worker thread, before the
+duplicate claim, as it may read Redis or klikit).
+
 Status codes: 202 accepted (body ``{"accepted": n, "superseded": m, ...}``), 200 duplicate or an
 event type that carries no stock information, 400 malformed or schema-invalid (naming the field),
 401 bad or missing signature / stale timestamp / missing token, 404 unknown source, 409 the same
-event is being recorded right now (retry later), 413 body too large, 503 Redis unavailable.
+event is being recorded right now (retry later), 413 body too large, 503 Redis unavailable (or a
+``replace`` visibility change while klikit's channel list cannot be read).
 Error bodies are ``{"error": code, "detail": message}`` (plus ``fields`` for schema errors) and
 never contain a secret.
 """
@@ -42,7 +48,7 @@ from config.logging import register_secrets
 from config.redis import Keys
 from config.settings import Settings
 from producers.access import Grant, KnownBusinesses, match_token, parse_grants
-from producers.canonical import TooManyTargets, parse_batch
+from producers.canonical import TooManyTargets, expand_batch, read_batch
 from producers.dedupe import claim_outcome, dedupe_key, queue_claim, queue_done
 from producers.intake import accept
 from producers.mapping import Mappings, decode_entities, decode_stores
@@ -70,6 +76,8 @@ from producers.webhooks import (
     square_levels,
 )
 from workers.changes import Change, ChangeBatch
+from workers.providers import ProvidersUnavailable
+from workers.runtime import Runtime
 
 log = structlog.get_logger("producers.app")
 
@@ -143,6 +151,8 @@ class Receiver:
                 setting="MENUSYNC_STANDARD_WEBHOOK_SECRETS",
                 position=position,
             )
+        self.runtime = Runtime(settings)
+        """Credentials and klikit access for the channel (provider) list of visibility changes."""
 
     def __repr__(self) -> str:
         return f"Receiver({self.keys!r})"
@@ -188,33 +198,40 @@ class Receiver:
         WEBHOOK_EVENTS.labels(source, outcome).inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded, "unmapped": len(built.unmapped)}
 
-    def authorize(self, grants: list[Grant], changes: list[Change]) -> None:
+    def authorize(self, grants: list[Grant], business_id: int) -> None:
         """Refuse (403) a change for a business no matching grant covers, and (422) one for a business
         menusync has no klikit credentials for: it could never be written."""
-        for business_id in sorted({c.target.business_id for c in changes}):
-            if not any(g.allows(business_id) for g in grants):
-                names = ", ".join(g.name for g in grants)
-                raise Rejection(403, "forbidden", f"{names} may not write business {business_id}", field="business_id")
-            if not self.known.knows(business_id):
-                raise Rejection(
-                    422,
-                    "unknown_business",
-                    f"menusync has no klikit credentials for business {business_id}",
-                    field="business_id",
-                )
+        if not any(g.allows(business_id) for g in grants):
+            names = ", ".join(g.name for g in grants)
+            raise Rejection(403, "forbidden", f"{names} may not write business {business_id}", field="business_id")
+        if not self.known.knows(business_id):
+            raise Rejection(
+                422,
+                "unknown_business",
+                f"menusync has no klikit credentials for business {business_id}",
+                field="business_id",
+            )
 
-    def parse_changes(self, body: bytes) -> list[Change]:
-        """Validate and expand a canonical body (CPU work: called on a worker thread); raises :class:`Rejection`."""
+    def parse_changes(self, body: bytes, grants: list[Grant]) -> list[Change]:
+        """Validate, authorize and expand a canonical body (CPU work, and for visibility changes the
+        business's channel list: called on a worker thread). Raises :class:`Rejection`: 400 naming the
+        field, 413 past the target cap, 403/422 for the business, 503 when the channels cannot be read."""
         try:
-            return parse_batch(body, self.settings.max_targets_per_request)
+            batch = read_batch(body, self.settings.max_targets_per_request)
         except TooManyTargets as exc:
             raise Rejection(413, "too_many_targets", str(exc), count=exc.count, cap=exc.cap) from None
         except PayloadError as exc:
             raise _bad_payload(exc) from None
+        self.authorize(grants, batch.business_id)
+        try:
+            return expand_batch(batch, self.runtime.known_providers)
+        except PayloadError as exc:
+            raise _bad_payload(exc) from None
+        except ProvidersUnavailable as exc:
+            raise Rejection(503, "unavailable", str(exc)) from None
 
     def record_standard(self, event_id: str, grants: list[Grant], raw: bytes) -> tuple[int, dict]:
-        changes = self.parse_changes(raw)
-        self.authorize(grants, changes)
+        changes = self.parse_changes(raw, grants)
         key = dedupe_key(self.keys, "standard", event_id)
         pipe = self.client.pipeline(transaction=False)
         queue_claim(pipe, key)
@@ -227,8 +244,7 @@ class Receiver:
         return 202, {"accepted": result.accepted, "superseded": result.superseded}
 
     def record_api(self, body: bytes, grant: Grant) -> tuple[int, dict]:
-        changes = self.parse_changes(body)
-        self.authorize([grant], changes)
+        changes = self.parse_changes(body, [grant])
         result = accept(changes, timers=self.timers, producer="api")
         WEBHOOK_EVENTS.labels("api", "accepted").inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded}

@@ -5,12 +5,20 @@ Examples::
     menusync change --business 398 --level item --ids 101,102 --disable --store 5297:1293
     menusync change --business 398 --level item --ids 101 --disable --for-today
     menusync change --business 398 --level item --ids 101 --disable --until 2026-11-22T22:00:00Z
-    menusync change --business 398 --level category --ids 7 --visibility 1=true,6=false
+    menusync change --business 398 --level item --ids 101 --hide-on 6 --store 5297:1293
+    menusync change --business 398 --level category --ids 7 --hide-on 6,11 --show-on 1
+    menusync change --business 398 --level item --ids 101 --show-on 1 --replace
     menusync change --business 398 --level section --ids 3 \\
         --schedule '{"0": {"slots": [{"startTime": 700, "endTime": 1030}]}}'
 
 No ``--store`` means business level. ``--for-today`` re-enables at the next local midnight
 (``--tz`` names the zone). The change time is now unless ``--at`` gives one.
+
+Visibility is per channel (klikit provider id: 1 klikit's own marketplace, 6 GrabFood, 9 GoFood,
+11 ShopeeFood, ...): ``--hide-on`` and ``--show-on`` change only the channels they name, every
+other channel stays as it is. ``--replace`` also hides every channel klikit lists that is not
+named in ``--show-on``/``--hide-on``. ``--visibility 1=true,6=false`` is the same as
+``--show-on 1 --hide-on 6``. A channel klikit does not list for the business is refused.
 """
 
 from __future__ import annotations
@@ -24,9 +32,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from rich.console import Console
 
-from producers.canonical import batch_from_obj
+from producers.canonical import ProviderLookup, batch_from_obj
 from producers.webhooks import PayloadError
 from workers.changes import Change
+from workers.providers import KnownProviders, ProvidersUnavailable
 
 app = typer.Typer(help="Record a change (availability, visibility or schedule) for one business.")
 console = Console()
@@ -61,6 +70,60 @@ def parse_visibility(text: str) -> dict[str, bool]:
     if not out:
         raise typer.BadParameter("give at least one PROVIDER=true|false", param_hint="--visibility")
     return out
+
+
+def parse_channels(values: list[str], hint: str) -> list[str]:
+    """Provider ids from repeatable, comma-separated ``--hide-on`` / ``--show-on`` values."""
+    out: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.isdigit() or int(part) <= 0:
+                raise typer.BadParameter(f"{part!r} is not a provider id (1 klikit, 6 GrabFood, ...)", param_hint=hint)
+            out.append(str(int(part)))
+    return out
+
+
+def channel_map(visibility: str | None, hide_on: list[str], show_on: list[str]) -> dict[str, bool] | None:
+    """The provider -> visible map of ``--visibility``, ``--hide-on`` and ``--show-on`` (None: none given)."""
+    if visibility is None and not hide_on and not show_on:
+        return None
+    out = parse_visibility(visibility) if visibility is not None else {}
+    for provider in parse_channels(show_on, "--show-on"):
+        out[provider] = True
+    for provider in parse_channels(hide_on, "--hide-on"):
+        if out.get(provider) is True:
+            raise typer.BadParameter(f"provider {provider} is both shown and hidden", param_hint="--hide-on")
+        out[provider] = False
+    return out
+
+
+def describe_visibility(changes: list[Change], known: KnownProviders | None) -> list[str]:
+    """What a visibility change does, per entity and scope, in an operator's words."""
+    lines: list[str] = []
+    groups: dict[tuple[str, int, str], dict[int, bool]] = {}
+    for change in changes:
+        target = change.target
+        if target.provider is None:
+            continue
+        scope = f"at store {target.store.key()}" if target.store else "at every store (business level)"
+        groups.setdefault((target.level, target.entity_id, scope), {})[target.provider] = bool(change.value)
+
+    def label(p: int) -> str:
+        return known.label(p) if known else f"provider {p}"
+
+    for (level, entity, scope), flags in groups.items():
+        parts = []
+        shown = [label(p) for p, v in sorted(flags.items()) if v]
+        hidden = [label(p) for p, v in sorted(flags.items()) if not v]
+        if hidden:
+            parts.append("hidden on " + ", ".join(hidden))
+        if shown:
+            parts.append("shown on " + ", ".join(shown))
+        lines.append(f"{level} {entity} {scope}: " + "; ".join(parts))
+    return lines
 
 
 def parse_store(text: str) -> dict[str, int]:
@@ -112,10 +175,15 @@ def build_changes(
     change_id: str | None,
     at: str | None,
     now: datetime | None = None,
+    hide_on: list[str] | None = None,
+    show_on: list[str] | None = None,
+    replace: bool = False,
+    providers: ProviderLookup | None = None,
 ) -> list[Change]:
-    chosen = [enable is not None, visibility is not None, schedule is not None]
+    channels = channel_map(visibility, hide_on or [], show_on or [])
+    chosen = [enable is not None, channels is not None or replace, schedule is not None]
     if sum(chosen) != 1:
-        raise typer.BadParameter("give exactly one of --enable, --disable, --visibility, --schedule")
+        raise typer.BadParameter("give exactly one of --enable, --disable, --hide-on/--show-on, --schedule")
     if until and for_today:
         raise typer.BadParameter("give --until or --for-today, not both")
     now = now or datetime.now(UTC)
@@ -127,8 +195,8 @@ def build_changes(
     }
     if enable is not None:
         body.update(kind="availability", enabled=enable)
-    elif visibility is not None:
-        body.update(kind="visibility", visibilities=parse_visibility(visibility))
+    elif channels is not None or replace:
+        body.update(kind="visibility", visibilities=channels or {}, replace=replace)
     else:
         try:
             body.update(kind="schedule", available_times=json.loads(schedule or ""))
@@ -141,9 +209,11 @@ def build_changes(
     elif for_today:
         body["until"] = next_midnight(now, tz).isoformat()
     try:
-        return batch_from_obj({"business_id": business, "changes": [body]})
+        return batch_from_obj({"business_id": business, "changes": [body]}, providers)
     except PayloadError as exc:
         raise typer.BadParameter(str(exc)) from None
+    except ProvidersUnavailable as exc:
+        raise typer.BadParameter(str(exc), param_hint="--replace") from None
 
 
 @app.callback(invoke_without_command=True)
@@ -152,7 +222,18 @@ def change(
     level: Annotated[str, typer.Option(help="section, category, item, modifier_group or modifier")],
     ids: Annotated[str, typer.Option(help="comma-separated klikit entity ids")],
     enable: Annotated[bool | None, typer.Option("--enable/--disable", help="availability")] = None,
-    visibility: Annotated[str | None, typer.Option(help="PROVIDER=true|false,... (per channel)")] = None,
+    hide_on: Annotated[
+        list[str] | None, typer.Option("--hide-on", help="hide on these channels (provider ids, e.g. 6 = GrabFood)")
+    ] = None,
+    show_on: Annotated[
+        list[str] | None, typer.Option("--show-on", help="show on these channels (provider ids, e.g. 1 = klikit)")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="also hide on every channel not named (klikit's list)")
+    ] = False,
+    visibility: Annotated[
+        str | None, typer.Option(help="PROVIDER=true|false,... (same as --show-on/--hide-on)")
+    ] = None,
     schedule: Annotated[str | None, typer.Option(help="available_times JSON (sections)")] = None,
     store: Annotated[list[str] | None, typer.Option(help="BRAND:BRANCH (repeatable); none = business level")] = None,
     until: Annotated[str | None, typer.Option(help="re-enable at this ISO time")] = None,
@@ -163,6 +244,13 @@ def change(
 ) -> None:
     """Record the change in the ledger; the flush actors apply it to klikit."""
     from producers.intake import accept
+    from workers.runtime import runtime
+
+    known: dict[int, KnownProviders] = {}
+
+    def providers(business_id: int) -> KnownProviders:
+        known[business_id] = runtime().known_providers(business_id)
+        return known[business_id]
 
     changes = build_changes(
         business=business,
@@ -177,12 +265,20 @@ def change(
         tz=tz,
         change_id=change_id,
         at=at,
+        hide_on=hide_on,
+        show_on=show_on,
+        replace=replace,
+        providers=providers,
     )
     result = accept(changes, producer="cli")
     console.print(
         f"[bold]{result.accepted}[/bold] target(s) recorded, [bold]{result.superseded}[/bold] superseded "
         f"(change id {changes[0].id})"
     )
+    for line in describe_visibility(changes, known.get(business)):
+        console.print(line)
+    if any(c.target.provider is not None for c in changes) and not replace:
+        console.print("every other channel stays as it is")
     if changes[0].until_ms is not None:
         until_at = datetime.fromtimestamp(changes[0].until_ms / 1000, tz=UTC).isoformat()
         console.print(f"re-enable scheduled at {until_at}")

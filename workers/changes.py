@@ -4,6 +4,27 @@ A *target* is one field of one klikit entity at one scope (business-wide or one
 store). A *change* sets a target's desired value at a *version*: the source's
 event time in milliseconds, tie-broken by an ingest sequence. Versions are
 encoded as fixed-width strings so that Redis Lua compares them as text.
+
+Visibility is per channel. klikit's ``setXxxVisibilities`` replaces an entity's whole
+map, and a provider missing from the map is hidden; menusync therefore never stores a
+map. A visibility target is one (entity, scope, *provider*) and its value is one
+boolean (visible on that channel or not), so latest-wins holds per channel: "hide on
+GrabFood" and "hide on ShopeeFood" are two targets and both hold, in any order. The
+planner composes the whole map klikit needs at write time (``workers.planner``).
+
+Target keys (``Target.key()``, the ledger's hash fields)::
+
+    business|scope|level|entity|field              enabled, available_times
+    business|scope|level|entity|visibilities|P      visible on provider P (bool)
+
+``scope`` is ``brand:branch`` or ``*`` (business level). A five-part ``visibilities``
+key with no provider is a whole-map target recorded before visibility became per
+channel: it is still read and flushed (its map names the providers it sets, as a
+per-channel change would) but never created any more.
+
+A canonical visibility change names the providers it changes; ``"replace": true``
+also hides, on purpose, every provider klikit lists that the map does not name
+(:meth:`CanonicalChange.expand` turns that into one concrete target per provider).
 """
 
 from __future__ import annotations
@@ -17,6 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 from config.settings import get_settings
+from workers.providers import KnownProviders, UnknownProviders
 
 Level = Literal["section", "category", "item", "modifier_group", "modifier"]
 TargetField = Literal["enabled", "visibilities", "available_times"]
@@ -68,7 +90,11 @@ class Store(BaseModel):
 
 
 class Target(BaseModel):
-    """One field of one entity at one scope (``store=None`` is business level)."""
+    """One field of one entity at one scope (``store=None`` is business level).
+
+    ``provider`` is the channel of a ``visibilities`` target (its value: visible there or
+    not); ``None`` for every other field, and for a legacy whole-map visibility target.
+    """
 
     model_config = ConfigDict(frozen=True)
     business_id: int = Field(gt=0)
@@ -76,22 +102,42 @@ class Target(BaseModel):
     level: Level
     entity_id: int = Field(gt=0)
     field: TargetField
+    provider: int | None = Field(default=None, gt=0, le=MAX_ID)
+
+    @model_validator(mode="after")
+    def _provider_only_for_visibility(self) -> Target:
+        if self.provider is not None and self.field != "visibilities":
+            raise ValueError("only a visibilities target names a provider")
+        return self
 
     def key(self) -> str:
-        """Stable text key: ``business|scope|level|entity|field``; scope ``*`` is business level."""
+        """Stable text key: ``business|scope|level|entity|field[|provider]``; scope ``*`` is business level."""
         scope = self.store.key() if self.store else "*"
-        return f"{self.business_id}|{scope}|{self.level}|{self.entity_id}|{self.field}"
+        base = f"{self.business_id}|{scope}|{self.level}|{self.entity_id}|{self.field}"
+        return base if self.provider is None else f"{base}|{self.provider}"
 
     @classmethod
     def from_key(cls, key: str) -> Target:
-        business, scope, level, entity, field = key.split("|")
+        parts = key.split("|")
+        if len(parts) == 6:
+            business, scope, level, entity, field, provider = parts
+        elif len(parts) == 5:
+            business, scope, level, entity, field = parts
+            provider = ""
+        else:
+            raise ValueError(f"not a target key: {key!r}")
         return cls(
             business_id=int(business),
             store=None if scope == "*" else Store.from_key(scope),
             level=level,  # type: ignore[arg-type]
             entity_id=int(entity),
             field=field,  # type: ignore[arg-type]
+            provider=int(provider) if provider else None,
         )
+
+    def is_channel_visibility(self) -> bool:
+        """A per-channel visibility target (value: one boolean)."""
+        return self.field == "visibilities" and self.provider is not None
 
 
 #: The most slots one weekday of a schedule may hold.
@@ -190,7 +236,11 @@ class Change(BaseModel):
             raise ValueError(f"{self.target.level} has no enable flag; use a visibility change")
         if self.target.field == "available_times" and self.target.level != "section":
             raise ValueError("schedules (available_times) apply to sections only")
-        object.__setattr__(self, "value", canonical_value(self.target.field, self.value))
+        if self.target.is_channel_visibility():
+            if not isinstance(self.value, bool):
+                raise ValueError("a per-channel visibility is a boolean (visible on that provider or not)")
+        else:
+            object.__setattr__(self, "value", canonical_value(self.target.field, self.value))
         if self.until_ms is not None:
             if self.target.field != "enabled":
                 raise ValueError("until applies to availability (enabled) changes only")
@@ -238,6 +288,7 @@ class CanonicalChange(BaseModel):
     entity_ids: list[StrictInt] = Field(min_length=1, max_length=1000)
     enabled: StrictBool | None = None
     visibilities: dict[str, StrictBool] | None = Field(default=None, max_length=64)
+    replace: StrictBool = False
     available_times: dict[str, DaySchedule] | None = None
     stores: list[CanonicalStore] | None = Field(default=None, max_length=1000)
     occurred_at: datetime
@@ -268,38 +319,73 @@ class CanonicalChange(BaseModel):
             if self.until.tzinfo is None:
                 raise ValueError("until must carry a timezone")
             check_until(ms_from_datetime(self.occurred_at), ms_from_datetime(self.until))
+        if self.replace and self.kind != "visibility":
+            raise ValueError("replace applies to visibility changes only")
+        if self.kind == "visibility" and not self.visibilities and not self.replace:
+            raise ValueError("visibilities must name at least one provider (or set replace: true to hide everywhere)")
         if self.kind == "schedule" and self.level != "section":
             raise ValueError("schedule changes apply to sections only")
         if self.kind == "availability" and self.level not in ENABLE_LEVELS:
             raise ValueError(f"{self.level} has no enable flag; use a visibility change")
         return self
 
-    def expand(self, business_id: int) -> list[Change]:
-        """Expand into one :class:`Change` per (entity, store)."""
-        field: TargetField
-        value: Any
-        if self.kind == "availability":
-            field, value = "enabled", self.enabled
-        elif self.kind == "visibility":
-            field, value = "visibilities", self.visibilities
-        else:
-            field = "available_times"
-            value = {k: v.model_dump() for k, v in (self.available_times or {}).items()}
+    def channel_values(self, providers: KnownProviders | None) -> dict[int, bool]:
+        """Provider id -> visible, for every channel this visibility change sets.
+
+        The named providers must be ones klikit lists (``providers``; ``None`` skips the
+        check). With ``replace`` every listed provider the map does not name is hidden, so
+        ``providers`` is required then. Raises :class:`UnknownProviders` naming the ids.
+        """
+        named: dict[int, bool] = {}
+        for text, visible in (self.visibilities or {}).items():
+            if not text.isdigit() or int(text) <= 0 or int(text) > MAX_ID:
+                raise ValueError(f"visibilities key {text[:20]!r} is not a provider id (a positive integer)")
+            named[int(text)] = visible
+        if providers is not None:
+            unknown = sorted(set(named) - providers.ids)
+            if unknown:
+                raise UnknownProviders(unknown, providers)
+        if self.replace:
+            if providers is None:
+                raise ValueError("replace needs klikit's provider list")
+            return {p: named.get(p, False) for p in sorted(providers.ids | set(named))}
+        return dict(sorted(named.items()))
+
+    def expand(self, business_id: int, providers: KnownProviders | None = None) -> list[Change]:
+        """Expand into one :class:`Change` per (entity, store), and per provider for visibility."""
         scopes: list[Store | None] = (
             [Store(brand_id=s.brand_id, branch_id=s.branch_id) for s in self.stores] if self.stores else [None]
         )
         occurred = ms_from_datetime(self.occurred_at)
         until = ms_from_datetime(self.until) if self.until else None
+        field: TargetField
+        values: list[tuple[int | None, Any]]
+        if self.kind == "availability":
+            field, values = "enabled", [(None, self.enabled)]
+        elif self.kind == "visibility":
+            field = "visibilities"
+            values = list(self.channel_values(providers).items())
+        else:
+            field = "available_times"
+            values = [(None, {k: v.model_dump() for k, v in (self.available_times or {}).items()})]
         return [
             Change(
                 id=self.id,
-                target=Target(business_id=business_id, store=store, level=self.level, entity_id=entity, field=field),
+                target=Target(
+                    business_id=business_id,
+                    store=store,
+                    level=self.level,
+                    entity_id=entity,
+                    field=field,
+                    provider=provider,
+                ),
                 value=value,
                 occurred_at_ms=occurred,
                 until_ms=until,
             )
             for entity in dict.fromkeys(self.entity_ids)
             for store in dict.fromkeys(scopes)
+            for provider, value in values
         ]
 
 
@@ -310,5 +396,9 @@ class ChangeBatch(BaseModel):
     business_id: StrictInt = Field(gt=0, le=MAX_ID)
     changes: list[CanonicalChange] = Field(min_length=1, max_length=1000)
 
-    def expand(self) -> list[Change]:
-        return [c for change in self.changes for c in change.expand(self.business_id)]
+    def expand(self, providers: KnownProviders | None = None) -> list[Change]:
+        return [c for change in self.changes for c in change.expand(self.business_id, providers)]
+
+    def needs_providers(self) -> bool:
+        """Whether expanding this batch checks provider ids (it holds a visibility change)."""
+        return any(c.kind == "visibility" for c in self.changes)

@@ -6,6 +6,10 @@ outcome (design.md section 4). It loops until nothing is pending and no nudge
 arrived meanwhile. Transient failures and 429s end it with :class:`FlushDeferred`
 (a :class:`dramatiq.Retry` carrying the delay); the retry re-plans what is still
 pending, so an unchanged write goes again under the same Idempotency-Key.
+
+Visibility rows first go through :func:`workers.visibility.gather_visibility`: the planner
+composes each entity's whole channel map from the ledger and klikit's current map, and rows
+whose map cannot be known this round wait (the same deferral) rather than being guessed.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
 from workers.planner import PlanContext, PlannedCall, plan_calls
 from workers.publish_state import ALL_STORES, PublishTracker
 from workers.runtime import Runtime
+from workers.visibility import VisibilityInputs, gather_visibility
 
 log = structlog.get_logger("menusync.flush")
 
@@ -135,7 +140,9 @@ def _defer(rt: Runtime, business_id: int, delay_ms: int, reason: str) -> None:
     raise FlushDeferred(f"business {business_id}: {reason}", delay=delay_ms)
 
 
-def _plan_context(rt: Runtime, business_id: int, rows: Sequence[PendingRow]) -> PlanContext:
+def _plan_context(
+    rt: Runtime, business_id: int, rows: Sequence[PendingRow], visibility: VisibilityInputs | None = None
+) -> PlanContext:
     credential = rt.credential(business_id)
     needs_stores = any(r.target.field == "available_times" and r.target.store is None for r in rows)
     return PlanContext(
@@ -143,6 +150,8 @@ def _plan_context(rt: Runtime, business_id: int, rows: Sequence[PendingRow]) -> 
         max_ids=rt.settings.enable_batch_size,
         all_stores=rt.stores(business_id) if needs_stores else (),
         provider_ids=credential.provider_ids,
+        visibility_shown=visibility.shown if visibility else {},
+        visibility_settled=visibility.settled if visibility else {},
     )
 
 
@@ -159,7 +168,24 @@ def _flush_round(
     result = RoundResult()
     if not rows:
         return result
-    calls = plan_calls(rows, _plan_context(rt, business_id, rows))
+    # Visibility maps are composed from klikit's current map: rows whose map can't be known
+    # this round wait (or are set aside for good); every other row is planned as usual.
+    visibility = gather_visibility(rt, business_id, rows, budget)
+    for held in visibility.dead:
+        _dead_letter_rows(rt, business_id, held.rows, held.code, held.reason)
+        result.progressed = True
+    if visibility.auth_error is not None:
+        rt.redis.set(auth_block_key(rt, business_id), visibility.auth_error.code)
+        log.error("credential refused: flushes of this business stop until an operator clears it")
+        result.stop = True
+        return result
+    if visibility.defer_ms is not None:
+        result.defer_ms = visibility.defer_ms
+    held_back = visibility.held_back_keys()
+    rows = [r for r in rows if r.target.key() not in held_back]
+    if not rows:
+        return result
+    calls = plan_calls(rows, _plan_context(rt, business_id, rows, visibility))
     covered = {key for call in calls for key, _ in call.targets}
     unplanned = [r for r in rows if r.target.key() not in covered]
     if unplanned:

@@ -297,6 +297,26 @@ class Ledger:
             return None
         return json.loads(value), version
 
+    def settled_values(self, business_id: int, target_keys: Sequence[str]) -> dict[str, tuple[Any, str]]:
+        """Of ``target_keys``, those whose desired version is applied: key -> (value, version).
+
+        Pending, dead-lettered and never-recorded targets are left out. Values, desired and
+        applied versions are read in one MULTI/EXEC, so they belong to one moment.
+        """
+        keys = list(dict.fromkeys(target_keys))
+        if not keys:
+            return {}
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hmget(self.k("desired", business_id), keys)
+        pipe.hmget(self.k("dver", business_id), keys)
+        pipe.hmget(self.k("aver", business_id), keys)
+        values, desired_versions, applied_versions = pipe.execute()
+        out: dict[str, tuple[Any, str]] = {}
+        for key, value, desired, applied in zip(keys, values, desired_versions, applied_versions, strict=True):
+            if value is not None and desired is not None and applied is not None and applied >= desired:
+                out[key] = (json.loads(value), desired)
+        return out
+
     def applied_version(self, target: Target) -> str | None:
         return self.r.hget(self.k("aver", target.business_id), target.key())
 

@@ -3,7 +3,15 @@
 - ``enabled`` targets fold into bulk ``ids`` per (operation, value, store set), split
   at ``max_ids``, or per (operation, value, store) where that takes fewer calls;
   modifiers are items, so they share ``enableItems`` with items.
-- ``visibilities``: one call per (level, entity, map, store set).
+- ``visibilities``: targets are per channel (``workers.changes``), but klikit replaces an
+  entity's whole map and hides every provider the map leaves out. So per (entity, scope) the
+  planner composes the whole map with :func:`compose_visibility_map`: klikit's current map
+  (``PlanContext.visibility_shown``, read by the flush) overlaid with menusync's newest value
+  for every provider it holds a target for, pending (the rows) or settled
+  (``PlanContext.visibility_settled``). Every channel change of one entity and scope rides
+  one call, which settles all of them; stores whose composed maps are equal share a call. A
+  scope the flush gave no reading for is left unplanned (the flush holds such rows back:
+  the planner never guesses a provider's value).
 - ``available_times``: one ``syncMenuToStores`` per store set with
   ``fieldIncludeOnSync: ["availableTimes"]``; a business-level schedule goes to
   every store of the business, so it may ride several syncs: a target is applied
@@ -19,7 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from workers.changes import Store
+from klikit.models import UpdateVisibilityRequest, ZoneStore
+from workers.changes import Store, Target
 from workers.idempotency import canonical_json, idempotency_key
 from workers.ledger import PendingRow
 
@@ -60,6 +69,42 @@ class PlannedCall:
 
 
 @dataclass(frozen=True)
+class VisibilityScope:
+    """One entity's visibility map at one scope (``store=None``: the business map)."""
+
+    level: str
+    entity_id: int
+    store: Store | None = None
+
+    @classmethod
+    def of(cls, target: Target) -> VisibilityScope:
+        return cls(level=target.level, entity_id=target.entity_id, store=target.store)
+
+    def sort_key(self) -> tuple[str, int, str]:
+        return (self.level, self.entity_id, self.store.key() if self.store else "")
+
+    def target(self, business_id: int, provider: int) -> Target:
+        """The per-channel target of ``provider`` in this scope."""
+        return Target(
+            business_id=business_id,
+            store=self.store,
+            level=self.level,  # type: ignore[arg-type]
+            entity_id=self.entity_id,
+            field="visibilities",
+            provider=provider,
+        )
+
+
+@dataclass(frozen=True)
+class ChannelValue:
+    """menusync's desired visibility on one provider, at a version."""
+
+    provider: int
+    visible: bool
+    version: str
+
+
+@dataclass(frozen=True)
 class PlanContext:
     """What the planner needs besides the rows; all plain data."""
 
@@ -68,6 +113,39 @@ class PlanContext:
     all_stores: tuple[Store, ...] = ()
     provider_ids: tuple[int, ...] = (1,)
     section_sequence: Mapping[int, int] = field(default_factory=dict)
+    visibility_shown: Mapping[VisibilityScope, Mapping[str, bool]] = field(default_factory=dict)
+    """Per scope with pending visibility rows: the map klikit shows now. ``{}`` where menusync
+    holds a target for every provider klikit lists (nothing to read)."""
+    visibility_settled: Mapping[VisibilityScope, Sequence[ChannelValue]] = field(default_factory=dict)
+    """Per scope: menusync's applied per-channel values that are not pending (from the ledger)."""
+
+
+def compose_visibility_map(shown: Mapping[str, bool], held: Iterable[ChannelValue]) -> dict[str, bool]:
+    """The whole visibility map to send for one entity and scope. Pure.
+
+    ``shown`` is what klikit shows now (a provider absent from it is hidden); ``held`` are
+    menusync's values, pending and settled, possibly several per provider: the newest version
+    wins. The result is ``shown`` with every held provider set to its newest value, keys in
+    numeric order.
+    """
+    newest: dict[int, ChannelValue] = {}
+    for value in held:
+        current = newest.get(value.provider)
+        if current is None or current.version < value.version:
+            newest[value.provider] = value
+    out = {str(int(k)): bool(v) for k, v in shown.items()}
+    for provider, value in newest.items():
+        out[str(provider)] = value.visible
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
+
+
+def row_channel_values(row: PendingRow) -> list[ChannelValue]:
+    """The per-channel values a pending visibility row carries (a legacy whole-map row: one per provider)."""
+    provider = row.target.provider
+    if provider is not None:
+        return [ChannelValue(provider, bool(row.value), row.version)]
+    value = row.value if isinstance(row.value, Mapping) else {}
+    return [ChannelValue(int(p), bool(v), row.version) for p, v in value.items() if str(p).isdigit()]
 
 
 def _zone_stores(stores: Iterable[Store]) -> list[dict[str, int]]:
@@ -163,16 +241,32 @@ def _plan_enable(ctx: PlanContext, rows: list[PendingRow]) -> list[PlannedCall]:
 
 
 def _plan_visibility(ctx: PlanContext, rows: list[PendingRow]) -> list[PlannedCall]:
-    calls: list[PlannedCall] = []
-    by_entity_map: dict[tuple[str, int, str], list[PendingRow]] = defaultdict(list)
+    by_scope: dict[VisibilityScope, list[PendingRow]] = defaultdict(list)
     for row in rows:
-        by_entity_map[(row.target.level, row.target.entity_id, canonical_json(row.value))].append(row)
-    for (level, entity_id, _), group in sorted(by_entity_map.items()):
-        for store_set, members in _sorted_groups(_group_by_store_set(group, lambda r: 0)):
-            body: dict[str, Any] = {"visibilities": dict(members[0].value)}
-            if store_set:
-                body["zoneStores"] = _zone_stores(store_set)
-            calls.append(_make_call(ctx, VISIBILITY_OPERATION[level], body, members, store_set, path_id=entity_id))
+        by_scope[VisibilityScope.of(row.target)].append(row)
+    # (level, entity, business level?, composed map) -> the scopes that share it.
+    by_map: dict[tuple[str, int, bool, str], list[VisibilityScope]] = defaultdict(list)
+    composed: dict[VisibilityScope, dict[str, bool]] = {}
+    for scope, scope_rows in by_scope.items():
+        shown = ctx.visibility_shown.get(scope)
+        if shown is None:
+            continue  # nothing known of klikit's map here: never guess it (left unplanned)
+        held = [v for r in scope_rows for v in row_channel_values(r)]
+        held += list(ctx.visibility_settled.get(scope, ()))
+        composed[scope] = compose_visibility_map(shown, held)
+        key = (scope.level, scope.entity_id, scope.store is None, canonical_json(composed[scope]))
+        by_map[key].append(scope)
+    calls: list[PlannedCall] = []
+    for (level, entity_id, _, _), scopes in sorted(by_map.items()):
+        scopes.sort(key=VisibilityScope.sort_key)
+        stores = [s.store for s in scopes if s.store is not None]
+        request = UpdateVisibilityRequest(
+            visibilities=composed[scopes[0]],
+            zone_stores=[ZoneStore(brand_id=s.brand_id, branch_id=s.branch_id) for s in stores] or None,
+        )
+        members = [r for s in scopes for r in by_scope[s]]
+        call = _make_call(ctx, VISIBILITY_OPERATION[level], request.wire(), members, stores, path_id=entity_id)
+        calls.append(call)
     return calls
 
 

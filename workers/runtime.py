@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from config.credentials import BusinessCredential, Credentials
+import structlog
+
+from config.credentials import BusinessCredential, Credentials, CredentialsError
 from config.logging import register_secrets
 from config.redis import Keys, connect
 from config.settings import Settings, get_settings
@@ -20,9 +23,15 @@ from klikit.client import KlikitClient
 from workers.budget import RateBudget
 from workers.changes import Store
 from workers.deadletters import DeadLetterStore, FailureLog
+from workers.errors import FlushDeferred
 from workers.ledger import Ledger
+from workers.providers import KnownProviders, ProviderDirectory, fallback_providers
 
 STORES_CACHE_TTL_S = 600
+#: The longest a provider-list read sleeps in place for the rate budget before giving up for now.
+PROVIDERS_MAX_BUDGET_WAIT_MS = 2_000
+
+log = structlog.get_logger("menusync.runtime")
 
 
 @dataclass
@@ -101,6 +110,47 @@ class Runtime:
         stores = tuple(sorted({Store(brand_id=b, branch_id=br) for b, br in pairs}, key=lambda s: s.key()))
         self.redis.set(cache_key, json.dumps([s.key() for s in stores]), ex=STORES_CACHE_TTL_S)
         return stores
+
+    @cached_property
+    def provider_directory(self) -> ProviderDirectory:
+        return ProviderDirectory(self.redis, self.keys, self._list_providers)
+
+    def _list_providers(self, business_id: int) -> Any:
+        """klikit's provider list, read through the credential's budget (a long wait raises)."""
+        budget = self.budget(business_id)
+        wait = budget.take()
+        while wait:
+            if wait > PROVIDERS_MAX_BUDGET_WAIT_MS:
+                raise FlushDeferred("provider list read waits for the rate budget", delay=wait)
+            time.sleep(wait / 1000)
+            wait = budget.take()
+        return self.client(business_id).list_providers().data
+
+    def providers(self, business_id: int) -> KnownProviders:
+        """The providers klikit lists for a business (cached 10 min); raises when klikit can't say."""
+        return self.provider_directory.listed(business_id)
+
+    def known_providers(self, business_id: int) -> KnownProviders:
+        """The providers intake accepts: klikit's list, else the fallback (``workers.providers``)."""
+        directory = self.provider_directory
+        hit = directory.cached(business_id)
+        if hit is not None:
+            return hit
+        try:
+            configured = self.credential(business_id).provider_ids
+        except CredentialsError:
+            configured = ()
+        if configured and not directory.recently_unreadable(business_id):
+            try:
+                return directory.listed(business_id)
+            except Exception as exc:  # klikit down or answering nonsense: intake must still answer
+                directory.mark_unreadable(business_id)
+                log.warning(
+                    "provider list unreadable: using the configured providers",
+                    business_id=business_id,
+                    error=type(exc).__name__,
+                )
+        return fallback_providers(configured)
 
     def close(self) -> None:
         with self._lock:

@@ -326,12 +326,14 @@ def test_changes_happy_path_records_in_ledger(client: TestClient, ledger: Ledger
     assert ledger.desired(target(101))[0] is False  # type: ignore[index]
 
 
-def test_changes_business_level_visibility(client: TestClient, ledger: Ledger) -> None:
-    body = canonical_body(kind="visibility", enabled=None, visibilities={"6": False, "1": True}, stores=[])
+def test_changes_business_level_visibility_sets_each_named_channel(client: TestClient, ledger: Ledger) -> None:
+    # Without a klikit credential here, klikit's own marketplace ("1") is the channel intake knows.
+    body = canonical_body(kind="visibility", enabled=None, visibilities={"1": False}, stores=[])
     resp = client.post("/v1/changes", json=body, headers=auth())
     assert resp.status_code == 202, resp.text
-    t = Target(business_id=BUSINESS, store=None, level="item", entity_id=101, field="visibilities")
-    assert ledger.desired(t)[0] == {"1": True, "6": False}  # type: ignore[index]
+    t = Target(business_id=BUSINESS, store=None, level="item", entity_id=101, field="visibilities", provider=1)
+    assert ledger.desired(t)[0] is False  # type: ignore[index]
+    assert set(ledger.all_desired(BUSINESS)) == {t.key(), t.model_copy(update={"entity_id": 102}).key()}
 
 
 def test_changes_with_until_schedules_the_reenable(client: TestClient, r: redis.Redis, keys: Keys) -> None:

@@ -13,6 +13,7 @@ from producer_helpers import BUSINESS, MAPPING_CSV, STORE
 from typer.testing import CliRunner
 
 from config.redis import Keys
+from klikit.sandbox.providers import PROVIDERS
 from producers import cli_change, cli_mappings
 from producers.cli import app
 from producers.mapping import EntityRef, Mappings
@@ -20,6 +21,7 @@ from producers.review import queue_review
 from producers.timers import Timers
 from workers.changes import Store, Target
 from workers.ledger import Ledger
+from workers.providers import ProviderDirectory
 
 runner = CliRunner()
 
@@ -59,12 +61,15 @@ def test_change_disable_two_items_at_two_stores(r: redis.Redis, ledger: Ledger) 
             assert ledger.desired(t(entity, store))[0] is False  # type: ignore[index]
 
 
-def test_change_visibility_business_level(r: redis.Redis, ledger: Ledger) -> None:
+def test_change_visibility_business_level(r: redis.Redis, keys: Keys, ledger: Ledger) -> None:
+    ProviderDirectory(r, keys, lambda business: PROVIDERS).listed(BUSINESS)  # klikit's list, cached
     result = runner.invoke(
         app, ["change", "-b", str(BUSINESS), "--level", "item", "--ids", "101", "--visibility", "1=true,6=false"]
     )
     assert result.exit_code == 0, result.output
-    assert ledger.desired(t(101, None, "visibilities"))[0] == {"1": True, "6": False}  # type: ignore[index]
+    for provider, visible in ((1, True), (6, False)):
+        target = t(101, None, "visibilities").model_copy(update={"provider": provider})
+        assert ledger.desired(target)[0] is visible  # type: ignore[index]
 
 
 #: A re-enable time within MENUSYNC_MAX_UNTIL_DAYS of now, on a whole hour.
@@ -101,6 +106,8 @@ def test_change_until_schedules_reenable(r: redis.Redis, keys: Keys) -> None:
     [
         (["--ids", "101"], "exactly one of"),
         (["--ids", "101", "--disable", "--visibility", "1=true"], "exactly one of"),
+        (["--ids", "101", "--disable", "--hide-on", "6"], "exactly one of"),
+        (["--ids", "101", "--hide-on", "grab"], "is not a provider id"),
         (["--ids", "1x", "--disable"], "is not an integer id"),
         (["--ids", "101", "--visibility", "grab=yes"], "is not PROVIDER=true|false"),
         (["--ids", "101", "--disable", "--store", "5297"], "is not BRAND:BRANCH"),

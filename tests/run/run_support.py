@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,12 @@ def published_item(sandbox: SandboxAdmin, store: tuple[int, int], item: int) -> 
     state = sandbox.state(BUSINESS)["effective_published"]
     row: dict[str, Any] | None = state.get(f"{store[0]}:{store[1]}", {}).get("item", {}).get(str(item))
     return row
+
+
+def publish_stores(sandbox: SandboxAdmin, stores: tuple[tuple[int, int], ...] = STORES) -> None:
+    """Publish the stores once, as live stores are: store-mode getMenu then shows their menus, which
+    menusync reads to compose a store's visibility map (the channels no change named)."""
+    body = {"stores": [{"brandID": b, "branchID": br} for b, br in stores], "providerIDs": [1, 6]}
+    with sandbox.client(BUSINESS) as http:
+        response = http.post("/v1/partner/menus/publish", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+    response.raise_for_status()

@@ -15,6 +15,7 @@ from run_support import (
     STORES,
     Stack,
     availability,
+    publish_stores,
     published_item,
     visibility,
 )
@@ -50,6 +51,7 @@ def test_sigterm_to_the_worker_mid_burst_loses_nothing(
 ) -> None:
     # Every write takes 60 ms in klikit, and visibility changes plan one call each: the burst takes seconds.
     sandbox_proc.set_faults(latency_ms=60, writes_only=True)
+    publish_stores(sandbox_proc)  # live stores: their published menus show the items
     stack.start_web(WEB_ARGV)
     first = stack.start("worker", WORKER_ARGV)
     base = datetime.now(UTC) - timedelta(minutes=1)

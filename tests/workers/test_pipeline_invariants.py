@@ -47,28 +47,35 @@ def test_i1_i3_thirty_percent_502s_converge_with_no_write_applied_twice(make_pip
     changes = [
         item_change(200 + i % 40, enabled=(i // 40) % 2 == 0, at_ms=base + i, store=STORES[i % 3]) for i in range(240)
     ]
-    # Visibility changes plan one call each: enough calls for the faults to bite many times.
+    # Visibility changes plan one call per item and store: enough calls for the faults to bite many times.
+    # Each sets two channels: shown on klikit (1), shown or hidden on GrabFood (6).
     for i in range(30):
-        target = Target(
-            business_id=BUSINESS, store=STORES[i % 3], level="item", entity_id=250 + i, field="visibilities"
-        )
-        changes.append(Change(id=f"v{i}", target=target, value={"1": True, "6": i % 2 == 0}, occurred_at_ms=base + i))
+        for provider, visible in ((1, True), (6, i % 2 == 0)):
+            target = Target(
+                business_id=BUSINESS,
+                store=STORES[i % 3],
+                level="item",
+                entity_id=250 + i,
+                field="visibilities",
+                provider=provider,
+            )
+            changes.append(Change(id=f"v{i}", target=target, value=visible, occurred_at_ms=base + i))
     p.submit(changes)
     p.wait_settled(timeout=60)
     writes = p.writes()
     assert sum(c["fault"] == "downstream" for c in writes) >= 3, "the fault injection did not fire"
     assert _applied_twice(writes) == []
     assert p.rt.dead_letters.count() == 0
-    newest: dict[tuple[Any, int, str], Any] = {}
+    newest: dict[tuple[Any, int, str, int | None], Any] = {}
     for c in sorted(changes, key=lambda c: c.occurred_at_ms):
-        newest[(c.target.store, c.target.entity_id, c.target.field)] = c.value
+        newest[(c.target.store, c.target.entity_id, c.target.field, c.target.provider)] = c.value
     state = p.sandbox.state(BUSINESS)["effective_published"]
-    for (store, item, field), value in newest.items():
+    for (store, item, field, provider), value in newest.items():
         row = state[store.key()]["item"][str(item)]
         if field == "enabled":
             assert row["enabled"] is value
         else:
-            assert {k: v for k, v in row["visibilities"].items() if k in value} == value
+            assert row["visibilities"].get(str(provider), False) is value  # absent from the map = hidden
 
 
 def test_i3_disable_enable_disable_applies_three_times(pipeline: Any) -> None:

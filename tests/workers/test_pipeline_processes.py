@@ -61,12 +61,18 @@ def test_i6_two_worker_processes_never_overlap_writes_for_one_business(
             item_change(101 + rng.randrange(150), enabled=rng.random() < 0.5, at_ms=base + wave * 100 + i, store=s)
             for i, s in enumerate(STORES * 4)
         ]
-        # Visibility changes plan one call each: many writes to interleave.
+        # Visibility changes plan one call per item and store: many writes to interleave.
         for i in range(3):
-            t = Target(business_id=BUSINESS, store=STORES[i], level="item", entity_id=300 + wave, field="visibilities")
-            changes.append(
-                Change(id=f"v{wave}-{i}", target=t, value={"1": True, "6": wave % 2 == 0}, occurred_at_ms=base + wave)
-            )
+            for provider, visible in ((1, True), (6, wave % 2 == 0)):
+                t = Target(
+                    business_id=BUSINESS,
+                    store=STORES[i],
+                    level="item",
+                    entity_id=300 + wave,
+                    field="visibilities",
+                    provider=provider,
+                )
+                changes.append(Change(id=f"v{wave}-{i}", target=t, value=visible, occurred_at_ms=base + wave))
         p.submit(changes)
         # Force both processes to compete: extra flush messages beside the nudge's own.
         flush_business.send(BUSINESS)
@@ -94,10 +100,18 @@ def test_i1_a_worker_killed_with_sigkill_mid_flush_loses_nothing(
     for i in range(60):
         target_item = 101 + i
         changes.append(item_change(target_item, enabled=False, at_ms=base + i, store=STORES[i % 3]))
-    # Visibility changes plan one call each, so the flush is still running when it is killed.
+    # Visibility changes plan one call per item and store, so the flush is still running when it is killed.
     for i in range(20):
-        t = Target(business_id=BUSINESS, store=STORES[0], level="item", entity_id=200 + i, field="visibilities")
-        changes.append(Change(id=f"v{i}", target=t, value={"1": False, "6": True}, occurred_at_ms=base + i))
+        for provider, visible in ((1, False), (6, True)):
+            t = Target(
+                business_id=BUSINESS,
+                store=STORES[0],
+                level="item",
+                entity_id=200 + i,
+                field="visibilities",
+                provider=provider,
+            )
+            changes.append(Change(id=f"v{i}", target=t, value=visible, occurred_at_ms=base + i))
     p.submit(changes)
     wait_for(lambda: len(p.writes()) >= 3, timeout=20, what="the flush to be under way")
     victim.kill()
@@ -117,7 +131,7 @@ def test_i1_a_worker_killed_with_sigkill_mid_flush_loses_nothing(
         if c.target.field == "enabled":
             assert row["enabled"] is False
         else:
-            assert row["visibilities"]["1"] is False and row["visibilities"]["6"] is True
+            assert row["visibilities"].get(str(c.target.provider), False) is c.value
     assert len(p.writes()) > written_before
     applied = [w["idempotency_key"] for w in p.writes() if w["applied"]]
     assert len(applied) == len(set(applied)), "a write was applied twice"
