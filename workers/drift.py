@@ -61,26 +61,37 @@ class DriftReport:
         return [f for f in self.findings if f.kind == kind]
 
 
-def published_value(target: Target, values: EntityValues) -> Any:
-    """The value of ``target``'s field as a menu reading shows it (``None``: not shown)."""
+def published_value(target: Target, values: EntityValues, desired: Any = None) -> Any:
+    """The value of ``target`` as a menu reading shows it (``None``: not shown).
+
+    A per-channel visibility target reads its one channel (absent from the map = hidden); an older
+    map-valued visibility target reads the channels its desired map names.
+    """
+    if target.is_channel_visibility():
+        assert target.provider is not None
+        return values.visible_on(target.provider)
+    if target.field == "visibilities" and isinstance(desired, dict):
+        if values.visibilities is None:
+            return None
+        return {p: values.visible_on(int(p)) for p in desired}
     return values.get(target.field)
 
 
-def _shown(target: Target, menu: MenuSnapshot) -> Any:
+def _shown(target: Target, menu: MenuSnapshot, desired: Any = None) -> Any:
     values = menu.values(target.level, target.entity_id)
-    return None if values is None else published_value(target, values)
+    return None if values is None else published_value(target, values, desired)
 
 
-def shown_at(target: Target, menus: Mapping[str, MenuSnapshot]) -> dict[str, Any]:
+def shown_at(target: Target, menus: Mapping[str, MenuSnapshot], desired: Any = None) -> dict[str, Any]:
     """Store key -> the value each store read shows for ``target`` (its own store, or every store)."""
     if target.store is not None:
         store = target.store.key()
-        return {store: _shown(target, menus[store])} if store in menus else {}
-    return {store: _shown(target, menu) for store, menu in sorted(menus.items())}
+        return {store: _shown(target, menus[store], desired)} if store in menus else {}
+    return {store: _shown(target, menu, desired) for store, menu in sorted(menus.items())}
 
 
-def _field_key(target: Target) -> tuple[str, int, str]:
-    return (target.level, target.entity_id, target.field)
+def _field_key(target: Target) -> tuple[str, int, str, int | None]:
+    return (target.level, target.entity_id, target.field, target.provider)
 
 
 def find_drift(states: Mapping[str, TargetState], menus: Mapping[str, MenuSnapshot]) -> DriftReport:
@@ -90,7 +101,7 @@ def find_drift(states: Mapping[str, TargetState], menus: Mapping[str, MenuSnapsh
         return report
     parsed = {key: Target.from_key(key) for key in states}
     # Stores where a store-level target governs a field: the business-level one is not judged there.
-    governed: dict[tuple[str, int, str], set[str]] = defaultdict(set)
+    governed: dict[tuple[str, int, str, int | None], set[str]] = defaultdict(set)
     for target in parsed.values():
         if target.store is not None:
             governed[_field_key(target)].add(target.store.key())
@@ -102,10 +113,10 @@ def find_drift(states: Mapping[str, TargetState], menus: Mapping[str, MenuSnapsh
             store = target.store.key()
             if store not in menus:
                 continue
-            judged = {store: _shown(target, menus[store])}
+            judged = {store: _shown(target, menus[store], state.value)}
         else:
             skip = governed.get(_field_key(target), set())
-            judged = {store: _shown(target, menu) for store, menu in menus.items() if store not in skip}
+            judged = {store: _shown(target, menu, state.value) for store, menu in menus.items() if store not in skip}
             if not judged:
                 continue
         kind = _classify(target, state.value, judged)

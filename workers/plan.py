@@ -63,5 +63,5 @@ def plan_business(rt: Runtime, business_id: int, store_keys: Sequence[str] | Non
             verdict = "pending"
         else:
             verdict = verdicts.get(key, "ok" if key in report.matched else "unread")
-        plan.rows.append(PlanRow(key, state.value, state.version, verdict, shown_at(target, menus)))
+        plan.rows.append(PlanRow(key, state.value, state.version, verdict, shown_at(target, menus, state.value)))
     return plan

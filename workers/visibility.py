@@ -19,9 +19,10 @@ auth failure stops the business's flushes as a refused write does.
 Store-mode ``getMenu`` reads the snapshot the last *publish* built, not the live store rows. So
 for providers menusync holds no target for, a store-level write carries the values as last
 published: a business-level or other-tool edit of such a provider that is not yet published is
-not seen, and the store's override then keeps the published value for that provider. (A store
-that was never published shows no entity at all: its writes wait, as above, until a publish has
-run.) Providers menusync holds are unaffected: their values come from the ledger.
+not seen, and the store's override then keeps the published value for that provider. A store
+that was never published (its snapshot is empty) shows nothing on any channel yet; its map is
+composed on the business-level map it inherits (business-mode read). Providers menusync holds are
+unaffected: their values come from the ledger.
 """
 
 from __future__ import annotations
@@ -132,6 +133,10 @@ def gather_visibility(
     for store, scopes in sorted(to_read.items(), key=lambda kv: _scope_name(kv[0])):
         scope_rows = [r for s in scopes for r in by_scope[s]]
         snapshot = _read(rt, business_id, reader, store, scope_rows, out)
+        if snapshot is not None and store is not None and len(snapshot) == 0:
+            # Never published: the store's channels show nothing yet, and its rows are the business
+            # rows it inherits. Compose on those rather than wait for a publish only a write can cause.
+            snapshot = _read(rt, business_id, reader, None, scope_rows, out)
         if snapshot is None:
             continue
         for scope in scopes:

@@ -105,3 +105,15 @@ def test_parse_menu_reads_every_level_in_store_and_business_mode() -> None:
         assert menu.values("section", 6826).available_times == {  # type: ignore[union-attr]
             "1": {"disabled": False, "slots": [{"startTime": 1100, "endTime": 1500}]}
         }
+
+
+def test_a_channel_target_reads_its_one_channel_and_absent_means_hidden() -> None:
+    hide_6 = "398|5297:1293|item|101|visibilities|6"
+    show_1 = "398|5297:1293|item|101|visibilities|1"
+    show_9 = "398|5297:1293|item|101|visibilities|9"
+    menu = MenuSnapshot({("item", 101): EntityValues(enabled=True, visibilities={"1": True, "6": True})})
+    states = {hide_6: _state(False), show_1: _state(True), show_9: _state(True)}
+    report = find_drift(states, {S1: menu})
+    kinds = {f.target: (f.kind, f.published) for f in report.findings}
+    assert kinds == {hide_6: (DRIFT, {S1: True}), show_9: (DRIFT, {S1: False})}  # 9 is absent: hidden
+    assert report.matched == [show_1]

@@ -130,3 +130,34 @@ def test_plan_shows_desired_against_published_and_writes_nothing(pipeline: Any) 
     clean = CliRunner().invoke(app, ["plan", str(BUSINESS), "--store", STORES[1].key()])
     assert clean.exit_code == 0, clean.output
     assert "no targets" in clean.output or "ok" in clean.output
+
+
+def test_drift_on_one_channel_repairs_that_channel_only(pipeline: Any) -> None:
+    from workers.changes import Change, Target
+
+    p = pipeline
+    target = Target(business_id=BUSINESS, store=STORE, level="item", entity_id=112, field="visibilities", provider=6)
+    p.submit([Change(id="hide-112-on-6", target=target, value=False, occurred_at_ms=BASE)])
+    p.wait_settled()
+
+    def shown() -> dict[str, Any]:
+        return dict(p.sandbox.state(BUSINESS)["effective_published"][STORE.key()]["item"]["112"]["visibilities"])
+
+    wait_for(lambda: shown().get("6") is False, timeout=10, what="hide on 6 published")
+    # In klikit's tools someone shows 112 on 6 again and hides it on klikit's own marketplace (1).
+    p.sandbox.tamper(
+        BUSINESS,
+        "item",
+        112,
+        "visibilities",
+        {"1": False, "6": True},
+        store=(STORE.brand_id, STORE.branch_id),
+        republish=True,
+    )
+    workers.actors.send_reconcile(BUSINESS, [STORE.key()], "periodic")
+    wait_for(lambda: shown().get("6") is False, timeout=15, what="channel 6 repaired")
+    p.wait_settled()
+    # menusync holds channel 6 only: channel 1 stays as klikit's tools left it.
+    assert shown() == {"1": False, "6": False}
+    summary = last_reconcile(p.rt, BUSINESS)
+    assert summary["reason"] in ("periodic", "publish")

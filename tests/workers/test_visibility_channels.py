@@ -153,32 +153,29 @@ def test_a_menu_read_that_fails_transiently_defers_the_write_and_no_guessed_map_
     assert p.rt.dead_letters.count() == 0
 
 
-def test_a_store_whose_published_menu_lacks_the_entity_waits_until_it_shows_it(pipeline: Pipeline) -> None:
-    # Never published: store-mode getMenu shows no entity, so klikit's map there is unknown.
+def test_a_store_never_published_is_composed_on_the_business_map_it_inherits(pipeline: Pipeline) -> None:
+    # Never published: store-mode getMenu shows nothing there; the store's rows are the business rows.
     pipeline.submit([channel(6, False, 1_795_100_400_000)])
-    wait_for(
-        lambda: len([c for c in pipeline.sandbox.calls(business_id=BUSINESS) if c["path"] == GET_MENU]) >= 2,
-        what="the flush to read the store's menu (twice: the write waits and is retried)",
-    )
-    assert visibility_writes(pipeline) == []
-    publish(pipeline)
     pipeline.wait_settled()
     [write] = visibility_writes(pipeline)
     assert write["body"]["visibilities"] == {"1": True, "6": False}
-    assert visible(published_map(pipeline, STORES[0]), 1)
+    reads = [c for c in pipeline.sandbox.calls(business_id=BUSINESS) if c["path"] == GET_MENU]
+    assert [("brand_id" in c["query"]) for c in reads[:2]] == [True, False], "store mode, then business mode"
+    assert visible(published_map(pipeline, STORES[0]), 1) and not visible(published_map(pipeline, STORES[0]), 6)
 
 
 def test_an_entity_never_in_the_menu_is_dead_lettered_after_the_retry_age_with_the_reason(
     make_pipeline: Any,
 ) -> None:
     p: Pipeline = make_pipeline(retry_max_age_s=1.0)
-    p.submit([channel(6, False, 1_795_100_500_000)])
+    publish(p)
+    p.submit([channel(6, False, 1_795_100_500_000, entity=987_654)])
     wait_for(lambda: p.rt.dead_letters.count() == 1, what="a dead letter")
     p.wait_settled()
     [record] = p.rt.dead_letters.list()
     assert record.error_code == "visibility_entity_not_in_menu"
-    assert "5297:1293" in record.reason and "item 101" in record.reason
-    assert visibility_writes(p) == []
+    assert "5297:1293" in record.reason and "item 987654" in record.reason
+    assert visibility_writes(p, entity=987_654) == []
 
 
 def test_a_channel_applied_but_not_yet_published_is_carried_from_the_ledger(make_pipeline: Any) -> None:
