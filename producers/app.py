@@ -196,7 +196,8 @@ class Receiver:
         result = self._recorded(source, key, built.changes, built.unmapped, raw, event_id)
         outcome = "unmapped" if built.unmapped and not built.changes else "accepted"
         WEBHOOK_EVENTS.labels(source, outcome).inc()
-        return 202, {"accepted": result.accepted, "superseded": result.superseded, "unmapped": len(built.unmapped)}
+        answer = {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
+        return 202, {**answer, "unmapped": len(built.unmapped)}
 
     def authorize(self, grants: list[Grant], business_id: int) -> None:
         """Refuse (403) a change for a business no matching grant covers, and (422) one for a business
@@ -241,13 +242,18 @@ class Receiver:
             return self._not_claimed("standard", event_id, claim)
         result = self._recorded("standard", key, changes, [], raw, event_id)
         WEBHOOK_EVENTS.labels("standard", "accepted").inc()
-        return 202, {"accepted": result.accepted, "superseded": result.superseded}
+        return 202, {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
 
     def record_api(self, body: bytes, grant: Grant) -> tuple[int, dict]:
         changes = self.parse_changes(body, [grant])
         result = accept(changes, timers=self.timers, producer="api")
+        answer = {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
+        if result.duplicate and result.duplicate == len(result.outcomes):
+            # Every change repeats the stored one (same target, event time and value): nothing to do.
+            WEBHOOK_EVENTS.labels("api", "duplicate").inc()
+            return 200, answer
         WEBHOOK_EVENTS.labels("api", "accepted").inc()
-        return 202, {"accepted": result.accepted, "superseded": result.superseded}
+        return 202, answer
 
     def _not_claimed(self, source: str, event_id: str, claim: str) -> tuple[int, dict]:
         if claim == "duplicate":

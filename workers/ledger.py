@@ -103,8 +103,12 @@ class Ledger:
         *,
         flag_ttl_ms: int = 60_000,
         flush_to_send: set[int] | None = None,
+        duplicates: set[int] | None = None,
     ) -> list[str | None]:
-        """Record changes; returns per change the version it won with, or ``None`` if superseded.
+        """Record changes; returns per change the version it won with, or ``None`` if it did not.
+
+        A change with the stored change's event time and value is a duplicate (no new version, no
+        write): its index is added to ``duplicates``. Any other change that did not win is superseded.
 
         A business with a winning change is nudged in the same script (dirty flag set); when no
         flush was scheduled for it, its id is added to ``flush_to_send``: the caller sends one.
@@ -147,6 +151,10 @@ class Ledger:
             ]
             *versions, send = record(keys=keys, args=args)
             for i, version in zip(indexes, versions, strict=True):
+                if version == "=":
+                    if duplicates is not None:
+                        duplicates.add(i)
+                    continue
                 result[i] = version or None
             if send and flush_to_send is not None:
                 flush_to_send.add(business_id)

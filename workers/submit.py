@@ -15,6 +15,8 @@ class RecordOutcome:
     won: bool
     version: str | None
     """The version the change was recorded at, when it won."""
+    duplicate: bool = False
+    """Same target, event time and value as the stored change: nothing recorded, nothing to write."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class SubmitResult:
     accepted: int
     superseded: int
     outcomes: list[RecordOutcome]
+    duplicate: int = 0
 
 
 def submit_changes(
@@ -38,14 +41,17 @@ def submit_changes(
         return SubmitResult(0, 0, [])
     rt = runtime()
     to_send: set[int] = set()
-    versions = rt.ledger.record(changes, expect_versions, flag_ttl_ms=rt.settings.lease_ttl_ms, flush_to_send=to_send)
-    outcomes = [RecordOutcome(won=v is not None, version=v) for v in versions]
+    same: set[int] = set()
+    versions = rt.ledger.record(
+        changes, expect_versions, flag_ttl_ms=rt.settings.lease_ttl_ms, flush_to_send=to_send, duplicates=same
+    )
+    outcomes = [RecordOutcome(won=v is not None, version=v, duplicate=i in same) for i, v in enumerate(versions)]
     accepted = sum(o.won for o in outcomes)
-    superseded = len(outcomes) - accepted
+    superseded = len(outcomes) - accepted - len(same)
     if accepted:
         CHANGES_RECORDED.labels(source=source).inc(accepted)
         for business_id in sorted(to_send):
             send_flush(business_id)
     if superseded:
         CHANGES_SUPERSEDED.labels(source=source).inc(superseded)
-    return SubmitResult(accepted=accepted, superseded=superseded, outcomes=outcomes)
+    return SubmitResult(accepted=accepted, superseded=superseded, outcomes=outcomes, duplicate=len(same))

@@ -168,3 +168,20 @@ def test_a_large_request_is_recorded_in_chunks_with_one_nudge(r: redis.Redis, ke
     assert versions.count(None) == 1  # only the older duplicate lost
     assert ledger.desired(changes[0].target)[0] is True  # type: ignore[index]
     assert ledger.pending_count(398) == 2 * RECORD_CHUNK + 500
+
+
+def test_the_same_target_time_and_value_again_is_a_duplicate_with_no_new_version(r: redis.Redis, keys: Keys) -> None:
+    body = canonical(change_id="same-1")
+    with _client(r) as client:
+        first = _post(client, WILDCARD, body)
+        assert first.status_code == 202 and first.json()["accepted"] == 1
+        target = Target(
+            business_id=398, store=Store(brand_id=5297, branch_id=1293), level="item", entity_id=101, field="enabled"
+        )
+        version = Ledger(r, keys).desired(target)[1]  # type: ignore[index]
+        again = _post(client, WILDCARD, {**body, "changes": [{**body["changes"][0], "id": "same-2"}]})
+        assert again.status_code == 200, again.text
+        assert again.json() == {"accepted": 0, "superseded": 0, "duplicate": 1}
+        assert Ledger(r, keys).desired(target)[1] == version, "no new version: nothing to write"
+        flipped = _post(client, WILDCARD, {**body, "changes": [{**body["changes"][0], "enabled": True}]})
+        assert flipped.json()["accepted"] == 1, "the same time with another value is a new change"

@@ -106,7 +106,7 @@ def metric(name: str, **labels: str) -> float:
 def test_square_sold_out_disables_and_restock_enables(client: TestClient, ledger: Ledger) -> None:
     resp = post_square(client, dumps(square_event(quantity="0")))
     assert resp.status_code == 202, resp.text
-    assert resp.json() == {"accepted": 1, "superseded": 0, "unmapped": 0}
+    assert resp.json() == {"accepted": 1, "superseded": 0, "duplicate": 0, "unmapped": 0}
     value, version = ledger.desired(target(101))  # type: ignore[misc]
     assert value is False
 
@@ -149,7 +149,7 @@ def test_square_unmapped_is_accepted_kept_and_counted(client: TestClient, r: red
     body = dumps(square_event(event_id="evt-unmapped", catalog_object_id="UNKNOWNVARIATION"))
     resp = post_square(client, body)
     assert resp.status_code == 202
-    assert resp.json() == {"accepted": 0, "superseded": 0, "unmapped": 1}
+    assert resp.json() == {"accepted": 0, "superseded": 0, "duplicate": 0, "unmapped": 1}
     rows = list_review(r, keys)
     assert len(rows) == 1
     _, fields = rows[0]
@@ -284,7 +284,7 @@ def test_standard_canonical_body_and_duplicate(client: TestClient, ledger: Ledge
     body = dumps(canonical_body())
     resp = post_standard(client, body)
     assert resp.status_code == 202, resp.text
-    assert resp.json() == {"accepted": 2, "superseded": 0}
+    assert resp.json() == {"accepted": 2, "superseded": 0, "duplicate": 0}
     assert ledger.desired(target(101))[0] is False  # type: ignore[index]
     assert ledger.desired(target(102))[0] is False  # type: ignore[index]
     stats = ledger.stats(BUSINESS)
@@ -315,14 +315,14 @@ def auth(token: str = API_TOKENS[0]) -> dict[str, str]:
 def test_changes_happy_path_records_in_ledger(client: TestClient, ledger: Ledger) -> None:
     resp = client.post("/v1/changes", json=canonical_body(), headers=auth(API_TOKENS[1]))
     assert resp.status_code == 202, resp.text
-    assert resp.json() == {"accepted": 2, "superseded": 0}
+    assert resp.json() == {"accepted": 2, "superseded": 0, "duplicate": 0}
     for entity in (101, 102):
         value, _ = ledger.desired(target(entity))  # type: ignore[misc]
         assert value is False
     # an older change for the same targets is superseded
     old = canonical_body(change_id="old", enabled=True, occurred_at="2020-01-01T00:00:00Z")
     resp = client.post("/v1/changes", json=old, headers=auth())
-    assert resp.json() == {"accepted": 0, "superseded": 2}
+    assert resp.json() == {"accepted": 0, "superseded": 2, "duplicate": 0}
     assert ledger.desired(target(101))[0] is False  # type: ignore[index]
 
 

@@ -29,7 +29,8 @@ def test_i2_out_of_order_and_duplicate_changes_end_at_the_newest_value(pipeline:
     random.Random(7).shuffle(changes)
     changes += changes[:20]  # redelivered duplicates
     result = pipeline.submit(changes)
-    assert result.accepted + result.superseded == len(changes)
+    assert result.accepted + result.superseded + result.duplicate == len(changes)
+    assert result.duplicate >= 1, "a redelivery of the stored change is a duplicate"
     pipeline.wait_settled()
     for item in range(101, 111):
         # the newest change (step 5) enables

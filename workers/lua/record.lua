@@ -6,17 +6,23 @@
 --       10 flush dirty flag, 11 flush scheduled flag
 -- ARGV: 1 now_ms, 2 business_id, 3 flag ttl ms, then groups of 5: target, event_ms, value_json,
 --       change_id, expect_version|""
--- Returns one version per change (the assigned version if it won, "" if superseded), then
--- "send" if the caller must send the flush message, "" otherwise.
+-- A change with the stored change's event time and value is a duplicate: no new version, no write.
+-- Returns one version per change (the assigned version if it won, "=" for a duplicate, "" if
+-- superseded), then "send" if the caller must send the flush message, "" otherwise.
 local now = tonumber(ARGV[1])
 local out = {}
-local won, lost = 0, 0
+local won, lost, same = 0, 0, 0
 for i = 4, #ARGV, 5 do
   local target, event_ms, value, cid, expect = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local current = redis.call('HGET', KEYS[2], target)
   local ok = true
   if expect ~= '' and current ~= expect then ok = false end
   local version = ''
+  if ok and current and string.sub(current, 1, 15) == string.format('%015d', event_ms)
+      and redis.call('HGET', KEYS[1], target) == value then
+    ok = false
+    version = '='
+  end
   if ok then
     local seq = redis.call('INCR', KEYS[6])
     version = string.format('%015d.%012d', event_ms, seq)
@@ -33,6 +39,9 @@ for i = 4, #ARGV, 5 do
     end
     won = won + 1
     table.insert(out, version)
+  elseif version == '=' then
+    same = same + 1
+    table.insert(out, '=')
   else
     lost = lost + 1
     table.insert(out, '')
@@ -40,6 +49,7 @@ for i = 4, #ARGV, 5 do
 end
 if won > 0 then redis.call('HINCRBY', KEYS[7], 'recorded', won) end
 if lost > 0 then redis.call('HINCRBY', KEYS[7], 'superseded', lost) end
+if same > 0 then redis.call('HINCRBY', KEYS[7], 'duplicate', same) end
 redis.call('SADD', KEYS[9], ARGV[2])
 local send = ''
 if won > 0 then
