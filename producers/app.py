@@ -33,6 +33,7 @@ never contain a secret.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -177,8 +178,10 @@ class Receiver:
             UNMAPPED_EVENTS.labels(source).inc()
         return result
 
-    def record_pos(self, source: str, event_id: str, levels: list[StockLevel], raw: bytes) -> tuple[int, dict]:
-        key = dedupe_key(self.keys, source, event_id)
+    def record_pos(
+        self, source: str, event_id: str, levels: list[StockLevel], raw: bytes, dedupe_id: str | None = None
+    ) -> tuple[int, dict]:
+        key = dedupe_key(self.keys, source, dedupe_id or event_id)
         items = list(dict.fromkeys(level.item_id for level in levels))
         locations = list(dict.fromkeys(level.location_id for level in levels))
         pipe = self.client.pipeline(transaction=False)
@@ -294,7 +297,10 @@ class Receiver:
         if topic != SHOPIFY_INVENTORY_TOPIC:
             return {"ignored": f"topic {topic}"}
         level = parse_shopify(body)
-        return self.record_pos, ("shopify", event_id, shopify_levels(level), body)
+        # Shopify does not sign X-Shopify-Event-Id: a replayed body under a new id must still be a
+        # duplicate, so deliveries are deduplicated on the signed body itself.
+        body_id = "sha256:" + hashlib.sha256(body).hexdigest()
+        return self.record_pos, ("shopify", event_id, shopify_levels(level), body, body_id)
 
     def standard(self, request: Request, body: bytes) -> tuple[Callable[..., tuple[int, dict]], tuple] | dict:
         event_id, matched = verify_standard(

@@ -61,7 +61,7 @@ from producers.review import queue_review
 from producers.runtime import shared_client
 from producers.timers import Timers
 from producers.webhooks import in_stock
-from workers.changes import ENABLE_LEVELS, Change, check_not_future, ms_from_datetime
+from workers.changes import ENABLE_LEVELS, Change, check_event_time, ms_from_datetime
 
 log = structlog.get_logger("producers.inventory")
 SOURCE = "inventory"
@@ -139,10 +139,8 @@ def parse_entry(entry_id: str, fields: dict[str, str]) -> InventoryEntry:
     if not quantity.is_finite():
         raise EntryError("quantity", "is not a finite number")
     ts_ms = parse_ts(fields.get("ts") or "")
-    if ts_ms < 0:
-        raise EntryError("ts", "lies before 1970")
     try:
-        check_not_future(ts_ms, "ts")
+        check_event_time(ts_ms, "ts")
     except ValueError as exc:
         raise EntryError("ts", str(exc).removeprefix("ts ")) from exc
     brand, branch = _positive(fields, "brand_id"), _positive(fields, "branch_id")

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from producers.mapping import EntityRef, StoreRef, availability_change, pair_up
-from workers.changes import ENABLE_LEVELS, Change, check_not_future, ms_from_datetime
+from workers.changes import ENABLE_LEVELS, Change, check_event_time, ms_from_datetime
 
 SQUARE_INVENTORY_EVENT = "inventory.count.updated"
 SHOPIFY_INVENTORY_TOPIC = "inventory_levels/update"
@@ -96,7 +96,7 @@ class SquareCount(_Lenient):
     @field_validator("calculated_at")
     @classmethod
     def _not_future(cls, value: AwareDatetime) -> AwareDatetime:
-        check_not_future(ms_from_datetime(value), "calculated_at")
+        check_event_time(ms_from_datetime(value), "calculated_at")
         return value
 
 
@@ -138,7 +138,7 @@ class ShopifyInventoryLevel(_Lenient):
     @field_validator("updated_at")
     @classmethod
     def _not_future(cls, value: AwareDatetime) -> AwareDatetime:
-        check_not_future(ms_from_datetime(value), "updated_at")
+        check_event_time(ms_from_datetime(value), "updated_at")
         return value
 
 

@@ -231,7 +231,7 @@ class Change(BaseModel):
 
     @model_validator(mode="after")
     def _check_value(self) -> Change:
-        check_not_future(self.occurred_at_ms, "occurred_at")
+        check_event_time(self.occurred_at_ms, "occurred_at")
         if self.target.field == "enabled" and self.target.level not in ENABLE_LEVELS:
             raise ValueError(f"{self.target.level} has no enable flag; use a visibility change")
         if self.target.field == "available_times" and self.target.level != "section":
@@ -251,8 +251,10 @@ class Change(BaseModel):
         return json.dumps(self.value, sort_keys=True, separators=(",", ":"))
 
 
-def check_not_future(event_ms: int, field: str) -> None:
-    """Refuse an event time more than :data:`MAX_FUTURE_SKEW_MS` ahead of this host's clock."""
+def check_event_time(event_ms: int, field: str) -> None:
+    """Refuse an event time before 1970, or more than :data:`MAX_FUTURE_SKEW_MS` ahead of this host's clock."""
+    if event_ms < 0:
+        raise ValueError(f"{field} lies before 1970")
     if event_ms > time.time() * 1000 + MAX_FUTURE_SKEW_MS:
         raise ValueError(f"{field} is more than {MAX_FUTURE_SKEW_MS // 60_000} minutes in the future")
 
@@ -312,7 +314,7 @@ class CanonicalChange(BaseModel):
                 raise ValueError(f"kind {self.kind} does not take {name}")
         if self.occurred_at.tzinfo is None:
             raise ValueError("occurred_at must carry a timezone")
-        check_not_future(ms_from_datetime(self.occurred_at), "occurred_at")
+        check_event_time(ms_from_datetime(self.occurred_at), "occurred_at")
         if self.until is not None:
             if self.kind != "availability":
                 raise ValueError("until applies to availability changes only")

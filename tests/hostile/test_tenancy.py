@@ -185,3 +185,63 @@ def test_the_same_target_time_and_value_again_is_a_duplicate_with_no_new_version
         assert Ledger(r, keys).desired(target)[1] == version, "no new version: nothing to write"
         flipped = _post(client, WILDCARD, {**body, "changes": [{**body["changes"][0], "enabled": True}]})
         assert flipped.json()["accepted"] == 1, "the same time with another value is a new change"
+
+
+def test_a_signed_shopify_body_replayed_under_a_new_event_id_is_a_duplicate(r: redis.Redis, keys: Keys) -> None:
+    from hostile_support import shopify_headers
+
+    from producers.mapping import Mappings, parse_csv
+
+    Mappings(r, keys).import_rows(
+        parse_csv(
+            "kind,source,pos_id,business_id,level,entity_id,brand_id,branch_id\n"
+            "entity,shopify,808950810,398,item,102,,\n"
+            "location,shopify,655441491,398,,,5297,1293\n"
+        )
+    )
+    body = json.dumps(
+        {
+            "inventory_item_id": 808950810,
+            "location_id": 655441491,
+            "available": 0,
+            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+        }
+    ).encode()
+    with _client(r) as client:
+        first = client.post("/webhooks/shopify", content=body, headers=shopify_headers(body, event_id="evt-1"))
+        assert first.status_code == 202 and first.json()["accepted"] == 1, first.text
+        replay = client.post("/webhooks/shopify", content=body, headers=shopify_headers(body, event_id="evt-forged"))
+        assert replay.status_code == 200 and replay.json()["duplicate"] is True, replay.text
+    assert Ledger(r, keys).stats(398)["recorded"] == 1
+
+
+def test_pos_event_times_before_1970_are_400_naming_the_field_and_the_id_stays_free(
+    r: redis.Redis, run_prefix: str
+) -> None:
+    def square(calculated_at: str) -> bytes:
+        count = {
+            "calculated_at": calculated_at,
+            "catalog_object_id": "ITEM",
+            "catalog_object_type": "ITEM_VARIATION",
+            "location_id": "LOC",
+            "quantity": "0",
+            "state": "IN_STOCK",
+        }
+        return json.dumps(
+            {
+                "merchant_id": "M",
+                "type": "inventory.count.updated",
+                "event_id": "e-1969",
+                "created_at": calculated_at,
+                "data": {"type": "inventory_counts", "id": "x", "object": {"inventory_counts": [count]}},
+            }
+        ).encode()
+
+    with _client(r) as client:
+        old = square("1969-12-31T23:59:59Z")
+        resp = client.post("/webhooks/square", content=old, headers=square_headers(old))
+        assert resp.status_code == 400, resp.text
+        assert "calculated_at" in resp.text and "1970" in resp.text
+        fixed = square(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        again = client.post("/webhooks/square", content=fixed, headers=square_headers(fixed))
+        assert again.status_code == 202, "the same event id is not held by the refused delivery"
