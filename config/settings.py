@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = 1024 * 1024
     webhook_tolerance_s: int = 300
     dedupe_ttl_s: int = 72 * 3600
+    dead_letter_retention_days: float = 30.0
+    """Open dead letters older than this are removed by the scheduler."""
     max_targets_per_request: int = 10_000
     """Most targets (entity ids x stores) one request may expand into (413 above)."""
     max_until_days: int = 90

@@ -167,6 +167,11 @@ def parse_entry(entry_id: str, fields: dict[str, str]) -> InventoryEntry:
     )
 
 
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = str(entry_id).partition("-")
+    return int(ms), int(seq or 0)
+
+
 def _fields_text(fields: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in fields.items())
 
@@ -399,6 +404,29 @@ class InventoryConsumer:
 
     # -- the loop ----------------------------------------------------------------------------------
 
+    def trim_acknowledged(self) -> int:
+        """Drop entries every consumer group has read and acknowledged (``XTRIM MINID``); answers how many.
+
+        The cut is the oldest entry some group still needs: its oldest pending entry, or for a group
+        with nothing pending the entry after its last delivered one. A stream without groups is left alone.
+        """
+        groups = self.client.xinfo_groups(self.stream)
+        if not groups:
+            return 0
+        cuts: list[tuple[int, int]] = []
+        for group in groups:
+            if int(group["pending"]):
+                oldest = self.client.xpending(self.stream, group["name"])["min"]
+                cuts.append(_stream_id(oldest))
+            else:
+                ms, seq = _stream_id(group["last-delivered-id"])
+                cuts.append((ms, seq + 1))
+        ms, seq = min(cuts)
+        trimmed = int(self.client.xtrim(self.stream, minid=f"{ms}-{seq}", approximate=False))
+        if trimmed:
+            log.info("inventory stream trimmed", entries=trimmed, stream=self.stream)
+        return trimmed
+
     def run(self, stop: threading.Event, *, block_ms: int = 1000, claim_every_s: float = 10.0) -> None:
         """Consume until ``stop`` is set; the batch in hand is finished first."""
         self.ensure_group()
@@ -409,6 +437,7 @@ class InventoryConsumer:
             try:
                 if time.monotonic() - last_claim >= claim_every_s:
                     self.claim_stale()
+                    self.trim_acknowledged()
                     last_claim = time.monotonic()
                 self.read_new(block_ms)
                 backoff = 0.1

@@ -2,8 +2,11 @@
 
 ``P:review`` is a Redis stream capped near :data:`MAX_ENTRIES` (``XADD MAXLEN ~``), one entry per
 event whose POS ids have no mapping (``kind=unmapped``) or that could not be parsed
-(``kind=invalid``). Fields: ``kind``, ``source``, ``event_id``, ``reason``, ``raw`` (the raw
-event, cut at :data:`MAX_RAW` characters) and ``at_ms``. ``menusync mappings unmapped`` lists
+(``kind=invalid``). Fields: ``kind``, ``source``, ``event_id``, ``reason`` (at most
+:data:`MAX_REASON_BYTES`), ``raw`` (the first :data:`MAX_RAW_BYTES` bytes of the raw event, cut at a
+character boundary), ``raw_bytes`` (the event's full length) and ``at_ms``. An entry therefore
+stays under about 7 KB whatever the sender puts in the event, and the stream under about
+:data:`MAX_ENTRIES` entries. ``menusync mappings unmapped`` lists
 them; ``menusync mappings show-unmapped ID`` prints one with its raw event.
 """
 
@@ -17,7 +20,13 @@ import redis
 from config.redis import Keys
 
 MAX_ENTRIES = 10_000
-MAX_RAW = 64 * 1024
+MAX_RAW_BYTES = 4 * 1024
+MAX_REASON_BYTES = 2 * 1024
+
+
+def _cut(data: bytes, limit: int) -> str:
+    """The first ``limit`` bytes as text, never splitting a UTF-8 character."""
+    return data[:limit].decode("utf-8", errors="ignore") if len(data) > limit else data.decode("utf-8", "replace")
 
 
 def review_key(keys: Keys) -> str:
@@ -28,15 +37,16 @@ def queue_review(
     pipe: Any, keys: Keys, *, kind: str, source: str, event_id: str, reason: str, raw: bytes | str
 ) -> None:
     """Queue an ``XADD`` of one review entry on a pipeline (or run it on a client)."""
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", errors="replace")
     pipe.xadd(
         review_key(keys),
         {
             "kind": kind,
             "source": source,
-            "event_id": event_id,
-            "reason": reason[:2000],
-            "raw": text[:MAX_RAW],
+            "event_id": _cut(event_id.encode("utf-8", errors="replace"), 400),
+            "reason": _cut(reason.encode("utf-8", errors="replace"), MAX_REASON_BYTES),
+            "raw": _cut(data, MAX_RAW_BYTES),
+            "raw_bytes": str(len(data)),
             "at_ms": str(int(time.time() * 1000)),
         },
         maxlen=MAX_ENTRIES,

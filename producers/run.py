@@ -253,6 +253,7 @@ SETTING_NOTES: dict[str, str] = {
     "webhook_max_body_bytes": "largest accepted body (413 above)",
     "webhook_tolerance_s": "Standard Webhooks timestamp tolerance, either way",
     "dedupe_ttl_s": "how long a source event id is remembered for duplicate detection",
+    "dead_letter_retention_days": "open dead letters older than this are removed by the scheduler (days)",
     "max_targets_per_request": "most targets (entity ids x stores) one request may expand into (413 above)",
     "max_until_days": "furthest ahead a timed re-enable (`until`) may lie, in days",
     "inventory_stream": "inventory stream name (key `<prefix>:stream:<name>`)",

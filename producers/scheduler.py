@@ -6,7 +6,8 @@
   (``expect_versions``: skipped if a newer change for the target came first) and completes them;
 - every ``settings.sweep_interval_s`` it calls ``workers.sweeper.sweep_once()`` when that module
   exists (the safety net for a lost flush nudge);
-- on start and every minute it moves timers claimed long ago by a scheduler that died back to due.
+- on start and every minute it moves timers claimed long ago by a scheduler that died back to due,
+  and removes dead letters older than ``settings.dead_letter_retention_days``.
 """
 
 from __future__ import annotations
@@ -109,6 +110,21 @@ def split_runnable(due: list[Timer], timers: Timers) -> tuple[list[Timer], list[
     return good, changes
 
 
+def purge_dead_letters(timers: Timers, retention_days: float) -> int:
+    """Remove open dead letters past the retention period; logs and answers the count."""
+    cutoff = _now_ms() - int(retention_days * 86_400_000)
+    store = DeadLetterStore(timers.client, timers.keys)
+    removed = 0
+    while True:
+        batch = store.purge_before(cutoff)
+        removed += batch
+        if batch < 1_000:
+            break
+    if removed:
+        log.info("dead letters past the retention period removed", removed=removed, retention_days=retention_days)
+    return removed
+
+
 def load_sweeper() -> Callable[[], Any] | None:
     """``workers.sweeper.sweep_once`` if that module exists."""
     try:
@@ -137,6 +153,7 @@ def loop(stop: threading.Event, *, timers: Timers, sweep_interval_s: float, tick
             if now - last_recover >= STALE_CLAIM_MS / 1000:
                 last_recover = now
                 timers.recover(_now_ms(), STALE_CLAIM_MS)
+                purge_dead_letters(timers, get_settings().dead_letter_retention_days)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("redis unavailable; retrying", error=str(exc))
         except Exception:

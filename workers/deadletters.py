@@ -92,6 +92,20 @@ class DeadLetterStore:
         record = self.get(dead_letter_id)
         return record is not None and self._settle(record, "drop")
 
+    def purge_before(self, cutoff_ms: int, limit: int = 1_000) -> int:
+        """Remove open records last failed before ``cutoff_ms`` (the retention period); answers how many.
+
+        Their targets stay set aside in the ledger until a newer change arrives, as after ``drop``."""
+        ids = self.r.zrangebyscore(self.k("dlq", "index"), "-inf", cutoff_ms, start=0, num=limit)
+        removed = 0
+        for dead_letter_id in ids:
+            record = self.get(dead_letter_id)
+            if record is None:  # the item is gone: take the id out of the index alone
+                self.r.zrem(self.k("dlq", "index"), dead_letter_id)
+                continue
+            removed += self._settle(record, "drop")
+        return removed
+
     def mark_replayed(self, record: DeadLetter, replayed_at_ms: int, keep_s: int) -> bool:
         """Leave the open list and the counts, readable by id for ``keep_s``; ``False`` if not open."""
         return self._settle(record.model_copy(update={"replayed_at_ms": replayed_at_ms}), "replay", keep_s)
