@@ -9,6 +9,7 @@ menusync mappings show-unmapped ENTRY_ID
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -72,10 +73,15 @@ def sync(business: Annotated[int, typer.Argument(help="klikit business id")]) ->
 
 
 @app.command("list")
-def list_mappings() -> None:
+def list_mappings(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Every stored mapping."""
+    rows = list(_mappings().iter_mappings())
+    if as_json:
+        keys = ("kind", "source", "pos_id", "klikit")
+        typer.echo(json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=2))
+        return
     table = Table("kind", "source / business", "pos id / sku", "klikit")
-    for kind, source, pos_id, value in _mappings().iter_mappings():
+    for kind, source, pos_id, value in rows:
         table.add_row(kind, source, pos_id, value)
     console.print(table)
 
@@ -84,10 +90,14 @@ def list_mappings() -> None:
 def unmapped(
     kind: Annotated[str | None, typer.Option(help="unmapped or invalid (default: both)")] = None,
     limit: Annotated[int, typer.Option(help="newest N")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (without the raw bodies).")] = False,
 ) -> None:
     """Events kept for review: ids without mapping, entries that could not be parsed."""
     settings = get_settings()
     rows = list_review(shared_client(settings.redis_url), Keys(settings.prefix), count=limit, kind=kind)
+    if as_json:
+        typer.echo(json.dumps([{"entry": e, **{k: v for k, v in f.items() if k != "raw"}} for e, f in rows], indent=2))
+        return
     table = Table("entry", "kind", "source", "event id", "reason")
     for entry_id, fields in rows:
         table.add_row(

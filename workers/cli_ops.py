@@ -73,11 +73,16 @@ def list_command(
     business: Annotated[int | None, typer.Option("--business", "-b", help="Only this business.")] = None,
     code: Annotated[str | None, typer.Option("--code", help="Only this error code.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many records, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: counts by code and the records.")] = False,
 ) -> None:
     """Open dead letters, newest first, with a count per error code."""
     rt = runtime()
     console = _console()
     counts = rt.dead_letters.counts_by_code(business)
+    if as_json:
+        records = [r for r in rt.dead_letters.list(business, limit=limit) if code is None or r.error_code == code]
+        typer.echo(json.dumps({"counts": counts, "records": [r.model_dump() for r in records]}, indent=2))
+        return
     summary = Table(title="dead letters by code" + (f" (business {business})" if business is not None else ""))
     summary.add_column("code")
     summary.add_column("count", justify="right")
@@ -211,7 +216,9 @@ def clear_command(business: Annotated[int, typer.Argument(help="klikit business 
 
 
 @credentials_app.command("status")
-def credentials_status_command() -> None:
+def credentials_status_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Credential health of every business the ledger knows."""
     rt = runtime()
     table = Table(title="credentials")
@@ -223,9 +230,14 @@ def credentials_status_command() -> None:
         configured = set(rt.credentials.businesses())
     except Exception as exc:
         _console().print(f"[yellow]credentials file not readable: {exc}[/yellow]")
+    rows = []
     for b in sorted(set(rt.ledger.businesses()) | configured):
         blocked = rt.redis.get(auth_block_key(rt, b))
+        rows.append({"business_id": b, "configured": b in configured, "blocked": blocked or None})
         table.add_row(
             str(b), "yes" if b in configured else "[red]no[/red]", f"[red]blocked: {blocked}[/red]" if blocked else "ok"
         )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
     _console().print(table)

@@ -169,3 +169,15 @@ def test_a_record_replayed_then_dropped_is_counted_down_once(rt: Runtime) -> Non
     assert dropped.exit_code == 1 and "meanwhile" in dropped.output
     assert rt.dead_letters.counts_by_code(BUSINESS) == {"resource_not_found": 1}
     assert rt.dead_letters.count(BUSINESS) == 1
+
+
+def test_every_listing_command_prints_json_for_scripts(rt: Runtime) -> None:
+    record, _ = _dead_write(rt, "resource_not_found", 404, entity=180)
+    listed = json.loads(runner.invoke(app, ["dlq", "list", "--json"]).stdout)
+    assert listed["counts"] == {"resource_not_found": 1} and listed["records"][0]["id"] == record.id
+    health = json.loads(runner.invoke(app, ["credentials", "status", "--json"]).stdout)
+    assert any(row["business_id"] == BUSINESS for row in health)
+    mappings = runner.invoke(app, ["mappings", "list", "--json"])
+    assert mappings.exit_code == 0 and isinstance(json.loads(mappings.stdout), list)
+    unmapped = runner.invoke(app, ["mappings", "unmapped", "--json"])
+    assert unmapped.exit_code == 0 and isinstance(json.loads(unmapped.stdout), list)
