@@ -6,11 +6,14 @@ Each command group lives beside the code it drives and is mounted here:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from config.logging import configure_logging
 from config.settings import get_settings
 from producers import cli_change, cli_mappings
+from producers.run import ROOT, load_cli_env
 from workers import cli_ops, cli_plan, status
 
 app = typer.Typer(
@@ -28,6 +31,8 @@ app.add_typer(cli_ops.credentials_app, name="credentials")
 
 
 def main() -> None:
+    # Without a Redis configured, reach the dev stack `make run` started (var/menusync.env).
+    load_cli_env([Path.cwd(), ROOT])
     # Log lines go to stderr, so that --json output on stdout stays parseable.
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)

@@ -69,3 +69,42 @@ def test_the_readme_lists_every_setting_with_its_default() -> None:
     table = run.settings_table()
     assert table in readme, "README configuration table is stale: paste `python -m producers.run settings-table`"
     assert "(undocumented)" not in table
+
+
+def test_the_cli_finds_the_dev_stack_when_no_redis_is_configured(tmp_path: Path, redis_url: str) -> None:
+    import json
+    import subprocess
+    import sys
+    import uuid
+
+    prefix = f"{os.environ['MENUSYNC_PREFIX']}-cli-{uuid.uuid4().hex[:6]}"
+    values = {run.SECRET_ENV: "sandbox-secret"}
+    run.write_cli_env(tmp_path / "var", values, redis_url=redis_url, klikit_url="http://127.0.0.1:1", prefix=prefix)
+    assert stat.S_IMODE(os.stat(tmp_path / "var" / run.CLI_ENV_FILE).st_mode) == 0o600
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "MENUSYNC_", "KLIKIT_"))}
+    env["PYTHONPATH"] = str(run.ROOT)
+    cmd = [sys.executable, "-c", "from producers.cli import main; main()", "status", "--json"]
+    found = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    report = json.loads(found.stdout)
+    assert report["prefix"] == prefix and report["redis"] == redis_url
+    # A Redis given in the environment wins over the file.
+    env["REDIS_URL"] = redis_url
+    env["MENUSYNC_PREFIX"] = "explicit-prefix"
+    explicit = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert json.loads(explicit.stdout)["prefix"] == "explicit-prefix"
+
+
+def test_make_run_honours_the_web_port_the_user_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PORT", raising=False)
+    monkeypatch.setenv("MENUSYNC_WEB_PORT", "8123")
+    assert run.web_port_from_env() == 8123
+    monkeypatch.setenv("PORT", "8456")
+    assert run.web_port_from_env() == 8456  # PORT wins, as in python -m producers.web
+    values = run.write_dev_files(tmp_path, web_port=8456)
+    assert values["MENUSYNC_SQUARE_NOTIFICATION_URL"] == "http://127.0.0.1:8456/webhooks/square"
+    text = run.banner(dev=True, redis_url="redis://x", klikit_url="http://y", prefix="m", web_port=8456)
+    assert "http://127.0.0.1:8456/v1/changes" in text or "127.0.0.1:8456" in text
+    assert "8000" not in text
+    procfile = (run.ROOT / "Procfile.dev").read_text()
+    assert "--port ${MENUSYNC_WEB_PORT:-8000}" in procfile and "${MENUSYNC_METRICS_PORT:-9191}" in procfile
