@@ -4,12 +4,14 @@ Format::
 
     [business.398]
     partner_key = "pk_demo_398"
-    secret_key_env = "KLIKIT_SECRET_398"   # or: secret_key = "..."
+    secret_key_env = "KLIKIT_SECRET_398"   # or: secret_key = "...", or secret_key_file = "/run/secrets/k"
     provider_ids = [1, 6, 9]
     rate_per_minute = 300                  # optional
     stores = [{ brand_id = 5297, branch_id = 1293 }]   # optional
 
-``secret_key`` is held as a ``SecretStr``: it prints as ``**********``.
+``secret_key`` is held as a ``SecretStr``: it prints as ``**********``. ``secret_key_file`` names a
+file holding the secret (a mounted secret): unlike an environment variable, it can change under a
+running process, and the workers pick the new value up (see ``workers.runtime``).
 """
 
 from __future__ import annotations
@@ -49,14 +51,16 @@ class _RawEntry(BaseModel):
     partner_key: str
     secret_key: SecretStr | None = None
     secret_key_env: str | None = None
+    secret_key_file: Path | None = None
     provider_ids: list[int] = Field(default_factory=lambda: [1])
     rate_per_minute: int | None = None
     stores: list[StoreRef] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_secret(self) -> _RawEntry:
-        if (self.secret_key is None) == (self.secret_key_env is None):
-            raise ValueError("give exactly one of secret_key or secret_key_env")
+        given = [self.secret_key, self.secret_key_env, self.secret_key_file]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError("give exactly one of secret_key, secret_key_env or secret_key_file")
         return self
 
 
@@ -67,8 +71,10 @@ class CredentialsError(ValueError):
 class Credentials:
     """The credentials of every configured business, keyed by business id."""
 
-    def __init__(self, entries: dict[int, BusinessCredential]) -> None:
+    def __init__(self, entries: dict[int, BusinessCredential], sources: tuple[Path, ...] = ()) -> None:
         self._entries = entries
+        self.sources = sources
+        """The files these credentials were read from (the credentials file and any secret files)."""
 
     def __repr__(self) -> str:
         return f"Credentials(businesses={sorted(self._entries)})"
@@ -90,8 +96,9 @@ class Credentials:
         return [c.secret_key.get_secret_value() for c in self._entries.values()]
 
     @classmethod
-    def from_mapping(cls, data: dict[str, object]) -> Credentials:
+    def from_mapping(cls, data: dict[str, object], base: Path | None = None) -> Credentials:
         entries: dict[int, BusinessCredential] = {}
+        sources: list[Path] = []
         raw_businesses = data.get("business", {})
         if not isinstance(raw_businesses, dict):
             raise CredentialsError("[business] must be a table of business ids")
@@ -106,13 +113,25 @@ class Credentials:
                 # Never the pydantic text itself: it repeats the input, secret_key included.
                 raise CredentialsError(f"business {business_id}: {validation_summary(exc)}") from None
             secret = entry.secret_key
-            if entry.secret_key_env is not None:
-                value = os.environ.get(entry.secret_key_env)
+            if entry.secret_key_file is not None:
+                path = entry.secret_key_file if base is None else base / entry.secret_key_file
+                try:
+                    value = path.read_text().strip()
+                except OSError as exc:
+                    raise CredentialsError(
+                        f"business {business_id}: secret_key_file {path} cannot be read ({exc.strerror})"
+                    ) from None
                 if not value:
+                    raise CredentialsError(f"business {business_id}: secret_key_file {path} is empty")
+                secret = SecretStr(value)
+                sources.append(path)
+            if entry.secret_key_env is not None:
+                from_env = os.environ.get(entry.secret_key_env)
+                if not from_env:
                     raise CredentialsError(
                         f"business {business_id}: environment variable {entry.secret_key_env} is not set"
                     )
-                secret = SecretStr(value)
+                secret = SecretStr(from_env)
             assert secret is not None
             entries[business_id] = BusinessCredential(
                 business_id=business_id,
@@ -122,7 +141,7 @@ class Credentials:
                 rate_per_minute=entry.rate_per_minute,
                 stores=tuple(entry.stores),
             )
-        return cls(entries)
+        return cls(entries, tuple(sources))
 
     @staticmethod
     def business_ids(path: Path) -> list[int]:
@@ -149,7 +168,8 @@ class Credentials:
             raise CredentialsError(f"credentials file {path} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise CredentialsError(f"credentials file {path} is not valid TOML: {exc}") from None
-        credentials = cls.from_mapping(data)
+        credentials = cls.from_mapping(data, base=path.parent)
+        credentials.sources = (path, *credentials.sources)
         inline = [b for b, raw in (data.get("business") or {}).items() if isinstance(raw, dict) and "secret_key" in raw]
         if inline and path.stat().st_mode & 0o077:
             log.warning(

@@ -202,10 +202,12 @@ def clear_command(business: Annotated[int, typer.Argument(help="klikit business 
     from workers import actors
 
     rt = runtime()
+    # Workers re-read the credentials file before their next flush or publish: a rotated key is used at once.
+    rt.redis.incr(rt.keys("credentials", "generation"))
     key = auth_block_key(rt, business)
     code = rt.redis.get(key)
     if not code:
-        _console().print(f"business {business}: credential not blocked; nothing to clear")
+        _console().print(f"business {business}: credential not blocked; workers re-read the credentials file")
         return
     rt.redis.delete(key)
     actors.nudge([business])

@@ -87,6 +87,7 @@ def flush_business_now(
     delay_ms)`` an extra flush (to repeat an ambiguous write once it can no longer land late).
     """
     s = rt.settings
+    rt.refresh_credentials()  # a rotated key (file changed, or `menusync credentials clear`) is used at once
     blocked = rt.redis.get(auth_block_key(rt, business_id))
     if blocked:
         log.warning("flush skipped: credential blocked", business_id=business_id, code=blocked)
@@ -117,6 +118,9 @@ def flush_business_now(
             if result.suspect_delay_ms is not None:
                 send_flush_later(business_id, result.suspect_delay_ms)
             if result.stop:
+                # No flush runs while the credential is blocked: drop the flag, so that the nudge of
+                # `menusync credentials clear` (or of a replay) sends a message at once.
+                rt.redis.delete(rt.keys("flush", "scheduled", business_id))
                 return
             if result.defer_ms is not None:
                 defer_ms = result.defer_ms

@@ -54,6 +54,7 @@ def publish_business_now(
     delay_ms)`` asks for the read-back of the stores published (when enabled in the settings).
     """
     s = rt.settings
+    rt.refresh_credentials()
     tracker = PublishTracker(rt.redis, rt.keys, business_id)
     state = tracker.state()
     lease = BusinessLease(rt.redis, rt.keys, business_id, s.lease_ttl_ms)

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -28,6 +29,24 @@ from workers.ledger import Ledger
 from workers.providers import KnownProviders, ProviderDirectory, fallback_providers
 
 STORES_CACHE_TTL_S = 600
+#: How often a credential lookup looks whether the credentials file changed (a few stats).
+CREDENTIALS_CHECK_S = 2.0
+
+log = structlog.get_logger("menusync.runtime")
+
+
+def _stamp(paths: tuple[Path, ...]) -> tuple[tuple[str, int, int], ...]:
+    """(path, mtime ns, size) of each file; a missing file stamps as -1."""
+    out = []
+    for path in paths:
+        try:
+            info = path.stat()
+            out.append((str(path), info.st_mtime_ns, info.st_size))
+        except OSError:
+            out.append((str(path), -1, -1))
+    return tuple(out)
+
+
 #: The longest a provider-list read sleeps in place for the rate budget before giving up for now.
 PROVIDERS_MAX_BUDGET_WAIT_MS = 2_000
 
@@ -40,6 +59,10 @@ class Runtime:
     _clients: dict[int, KlikitClient] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _credentials: Credentials | None = field(default=None, repr=False)
+    _pinned: bool = field(default=False, repr=False)
+    _stamp: tuple[tuple[str, int, int], ...] = field(default=(), repr=False)
+    _checked_at: float = field(default=0.0, repr=False)
+    _generation: str | None = field(default=None, repr=False)
 
     @cached_property
     def redis(self) -> Any:
@@ -63,16 +86,57 @@ class Runtime:
 
     @property
     def credentials(self) -> Credentials:
+        """The credentials file's contents, re-read when it (or a secret file it names) changed,
+        checked at most every :data:`CREDENTIALS_CHECK_S`, and at once after :meth:`refresh_credentials`."""
         with self._lock:
             if self._credentials is None:
                 self._credentials = Credentials.load(self.settings.credentials_file)
+                self._stamp = _stamp(self._credentials.sources or (self.settings.credentials_file,))
+                self._checked_at = time.monotonic()
                 register_secrets(self._credentials.secrets())
+            elif not self._pinned and time.monotonic() - self._checked_at >= CREDENTIALS_CHECK_S:
+                self._reload_if_changed(force=False)
             return self._credentials
 
+    def refresh_credentials(self) -> None:
+        """Look for a changed credentials file now, and re-read it after ``menusync credentials clear``
+        (which bumps ``credentials:generation``), whatever the throttle. One GET and a few stats."""
+        generation = self.redis.get(self.keys("credentials", "generation"))
+        with self._lock:
+            if self._credentials is None or self._pinned:
+                return
+            self._reload_if_changed(force=generation != self._generation)
+            self._generation = generation
+
+    def _reload_if_changed(self, *, force: bool) -> None:
+        assert self._credentials is not None
+        self._checked_at = time.monotonic()
+        stamp = _stamp(self._credentials.sources or (self.settings.credentials_file,))
+        if stamp == self._stamp and not force:
+            return
+        try:
+            fresh = Credentials.load(self.settings.credentials_file)
+        except CredentialsError as exc:
+            log.error("credentials file changed but cannot be read; keeping the previous credentials", error=str(exc))
+            self._stamp = stamp
+            return
+        register_secrets(fresh.secrets())
+        changed = [
+            b for b in fresh.businesses() if b not in self._credentials or fresh.get(b) != self._credentials.get(b)
+        ]
+        for business_id in [*changed, *(b for b in self._credentials.businesses() if b not in fresh)]:
+            client = self._clients.pop(business_id, None)
+            if client is not None:
+                client.close()
+        self._credentials, self._stamp = fresh, _stamp(fresh.sources or (self.settings.credentials_file,))
+        if changed:
+            log.info("credentials re-read: new keys in use", businesses=changed)
+
     def use_credentials(self, credentials: Credentials) -> None:
-        """Install credentials directly (tests, the demo)."""
+        """Install credentials directly (tests, the demo); they are never re-read from a file."""
         with self._lock:
             self._credentials = credentials
+            self._pinned = True
             register_secrets(credentials.secrets())
             for client in self._clients.values():
                 client.close()
