@@ -28,8 +28,9 @@ def validation_summary(exc: ValidationError) -> str:
     """A pydantic error as ``field: message; ...`` without the input values (they may be secrets)."""
     parts = []
     for error in exc.errors(include_input=False, include_url=False, include_context=False):
-        where = ".".join(str(p) for p in error["loc"]) or "value"
-        parts.append(f"{where}: {error['msg']}")
+        where = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
 
 

@@ -44,7 +44,7 @@ def test_credentials_from_env_and_secret_hidden(tmp_path: Path, monkeypatch: pyt
     ("text", "message"),
     [
         ('[business.x]\npartner_key="a"\nsecret_key="b"\n', "not an integer"),
-        ('[business.1]\npartner_key="a"\n', "exactly one of secret_key or secret_key_env"),
+        ('[business.1]\npartner_key="a"\n', "exactly one of secret_key, secret_key_env or secret_key_file"),
         ('[business.1]\npartner_key="a"\nsecret_key_env="NOPE_UNSET_VAR"\n', "NOPE_UNSET_VAR is not set"),
         ("[business.1\n", "not valid TOML"),
     ],
@@ -73,3 +73,39 @@ def test_log_lines_never_carry_secrets(capsys: pytest.CaptureFixture[str], confi
     assert "sk-hidden-value-1" not in line and "Basic abc" not in line
     assert data["authorization"] == "**redacted**"
     assert data["nested"]["secret_key"] == "**redacted**"
+
+
+def test_a_secret_key_file_is_read_and_followed_when_it_changes(tmp_path: Path, r: object) -> None:
+    from workers.runtime import Runtime
+
+    secret = tmp_path / "klikit-398"
+    secret.write_text("first-secret\n")
+    path = tmp_path / "credentials.toml"
+    path.write_text('[business.398]\npartner_key = "pk"\nsecret_key_file = "klikit-398"\n')
+    rt = Runtime(Settings(credentials_file=path))  # type: ignore[call-arg]
+    assert rt.credential(398).secret_key.get_secret_value() == "first-secret"
+    secret.write_text("second-secret-longer\n")
+    rt.refresh_credentials()
+    assert rt.credential(398).secret_key.get_secret_value() == "second-secret-longer"
+    secret.unlink()
+    rt.refresh_credentials()  # unreadable now: the previous credentials stay in use
+    assert rt.credential(398).secret_key.get_secret_value() == "second-secret-longer"
+
+
+def test_credentials_are_re_read_after_a_clear_even_when_the_file_looks_unchanged(tmp_path: Path, r: object) -> None:
+    import os
+
+    from workers.runtime import Runtime
+
+    path = tmp_path / "credentials.toml"
+    path.write_text('[business.398]\npartner_key = "pk"\nsecret_key = "aaaa"\n')
+    rt = Runtime(Settings(credentials_file=path))  # type: ignore[call-arg]
+    assert rt.credential(398).secret_key.get_secret_value() == "aaaa"
+    stat = path.stat()
+    path.write_text('[business.398]\npartner_key = "pk"\nsecret_key = "bbbb"\n')
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime
+    rt.refresh_credentials()
+    assert rt.credential(398).secret_key.get_secret_value() == "aaaa"
+    rt.redis.incr(rt.keys("credentials", "generation"))  # what `menusync credentials clear` does
+    rt.refresh_credentials()
+    assert rt.credential(398).secret_key.get_secret_value() == "bbbb"
