@@ -206,11 +206,14 @@ class Ledger:
         window_ms: int,
         flag_ttl_ms: int,
         publish_state_key: str,
+        publish_stores_key: str = "",
+        stores_read: Sequence[str] = (),
     ) -> DriftRepair:
         """Re-pend (target key, version) pairs a read-back found drifted, under a new key.
 
         Only while the read-back still describes the ledger (no write since the publish, each
-        target still settled at that version). Repairs of one target at one version, each within
+        target still settled at that version); when a write landed since, ``stores_read`` join the
+        pending publish's stores, so its read-back reads them again. Repairs of one target at one version, each within
         ``window_ms`` of the previous, are counted; past ``max_repairs`` the target is returned
         as persistent instead.
         """
@@ -225,8 +228,9 @@ class Ledger:
             publish_state_key,
             self.k("flush", "dirty", business_id),
             self.k("flush", "scheduled", business_id),
+            publish_stores_key or self.k("publish", "stores", business_id),
         ]
-        args: list[Any] = [now_ms(), max_repairs, flag_ttl_ms, window_ms]
+        args: list[Any] = [now_ms(), max_repairs, flag_ttl_ms, window_ms, len(stores_read), *stores_read]
         for target_key, version in drifted:
             args += [target_key, version]
         reply = script(self.r, "repend_drift")(keys=keys, args=args)

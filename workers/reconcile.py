@@ -144,10 +144,16 @@ def _repair(rt: Runtime, business_id: int, outcome: ReconcileOutcome, send_flush
         window_ms=int(s.reconcile_repair_window_s * 1000),
         flag_ttl_ms=s.lease_ttl_ms,
         publish_state_key=rt.keys("publish", business_id),
+        publish_stores_key=rt.keys("publish", "stores", business_id),
+        stores_read=outcome.report.stores_read,
     )
     if repair.busy:
         outcome.busy = True
-        log.info("read-back left alone: writes landed since the publish", business_id=business_id)
+        log.info(
+            "read-back left alone: writes landed since the publish; the next publish reads these stores again",
+            business_id=business_id,
+            stores=list(outcome.report.stores_read),
+        )
         return
     outcome.repended, outcome.persistent = list(repair.repended), list(repair.persistent)
     by_target = {f.target: f for f in outcome.report.findings}

@@ -117,7 +117,8 @@ def claim_due_reconciles(rt: Runtime, businesses: list[int], now: int, limit: in
     args: list[Any] = [now, interval_ms, limit]
     for business_id in businesses:
         args += [business_id, now + zlib.crc32(str(business_id).encode()) % max(1, interval_ms)]
-    claimed = script(rt.redis, "reconcile_claim")(keys=[rt.keys("reconcile", "due")], args=args)
+    keys = [rt.keys("reconcile", "due"), rt.keys("reconcile", "interval")]
+    claimed = script(rt.redis, "reconcile_claim")(keys=keys, args=args)
     return [int(b) for b in claimed]
 
 

@@ -45,8 +45,20 @@ def test_nothing_is_repaired_while_a_write_since_the_publish_waits_for_its_publi
     ledger = Ledger(r, keys)
     version = _settled(ledger)
     r.hset(keys("publish", 398), mapping={"gen": 1})
-    assert _repend(ledger, keys, version).busy
+    r.sadd(keys("publish", "stores", 398), "1615:1294")  # the write that landed was at another store
+    repair = ledger.repend_drift(
+        398,
+        [(TARGET.key(), version)],
+        max_repairs=3,
+        window_ms=60_000,
+        flag_ttl_ms=5_000,
+        publish_state_key=keys("publish", 398),
+        stores_read=[STORE.key()],
+    )
+    assert repair.busy
     assert ledger.pending(398) == []
+    # The store read joins the pending publish, so the read-back after it reads the store again.
+    assert r.smembers(keys("publish", "stores", 398)) == {"1615:1294", STORE.key()}
 
 
 def test_a_target_changed_since_the_reading_is_left_alone(r: Any, keys: Keys) -> None:
@@ -76,3 +88,31 @@ def test_repairs_far_apart_do_not_add_up(r: Any, keys: Keys) -> None:
         assert _repend(ledger, keys, version, max_repairs=1, window_ms=-1).repended == (TARGET.key(),)
         ledger.mark_applied(398, [(TARGET.key(), version)])
     assert ledger.drift_repairs(398) == {TARGET.key(): 1}
+
+
+def test_periodic_read_backs_keep_their_spread_and_follow_a_new_interval(r: Any, keys: Keys) -> None:
+    from config.settings import Settings
+    from workers.runtime import Runtime
+    from workers.sweeper import claim_due_reconciles
+
+    rt = Runtime(Settings(reconcile_interval_s=100.0))  # type: ignore[call-arg]
+    rt.__dict__["redis"] = r
+    businesses = list(range(1, 41))
+    t0 = 1_000_000_000
+    assert claim_due_reconciles(rt, businesses, t0) == []  # each waits for its spread first time
+    due = dict(r.zrange(keys("reconcile", "due"), 0, -1, withscores=True))
+    assert len({int(v) for v in due.values()}) > 30 and all(t0 <= v < t0 + 100_000 for v in due.values())
+    # The scheduler was down for 10 intervals: every business is claimed once, and keeps its phase.
+    claimed = claim_due_reconciles(rt, businesses, t0 + 1_000_000)
+    assert sorted(claimed) == businesses
+    after = dict(r.zrange(keys("reconcile", "due"), 0, -1, withscores=True))
+    now = t0 + 1_000_000
+    for b in due:  # next time: after now, within one interval, at the business's own phase
+        assert now < after[b] <= now + 100_000 and (after[b] - due[b]) % 100_000 == 0, b
+    assert claim_due_reconciles(rt, businesses, t0 + 1_000_000) == []
+    # A shorter interval takes effect at once: the index is rebuilt.
+    rt = Runtime(Settings(reconcile_interval_s=10.0))  # type: ignore[call-arg]
+    rt.__dict__["redis"] = r
+    claim_due_reconciles(rt, businesses, t0 + 1_000_000)
+    rebuilt = dict(r.zrange(keys("reconcile", "due"), 0, -1, withscores=True))
+    assert all(t0 + 1_000_000 <= v < t0 + 1_010_000 + 1 for v in rebuilt.values())

@@ -4,17 +4,24 @@
 -- only if the read-back still describes the ledger: nothing was
 -- written since the publish whose snapshot was read (no publish state), and each target is
 -- still applied at the version that was compared (not pending, not dead-lettered, no newer
--- change). Otherwise the target is left alone; the next publish's read-back looks again.
+-- change). Otherwise the target is left alone: the stores read are added to the pending publish,
+-- so that the read-back after it reads them again (else a write to another store could hide this
+-- drift until the periodic read-back).
 -- KEYS: 1 dver, 2 aver, 3 pending(zset), 4 nonce, 5 drift(hash target -> "version|repairs|last ms"),
---       6 dead, 7 publish state hash, 8 flush dirty flag, 9 flush scheduled flag
--- ARGV: 1 now_ms, 2 max repairs, 3 flag ttl ms, 4 repair window ms, then pairs: target, version
+--       6 dead, 7 publish state hash, 8 flush dirty flag, 9 flush scheduled flag, 10 publish stores set
+-- ARGV: 1 now_ms, 2 max repairs, 3 flag ttl ms, 4 repair window ms, 5 number of stores read S,
+--       then S store keys, then pairs: target, version
 -- Returns {"busy"} when a write landed since the publish; else {send, repended count,
 -- repended targets..., persistent targets...}: send is "send" when the caller must send the
 -- flush message; a persistent target drifted again after max repairs and is not re-pended.
-if redis.call('EXISTS', KEYS[7]) == 1 then return {'busy'} end
+local stores = tonumber(ARGV[5])
+if redis.call('EXISTS', KEYS[7]) == 1 then
+  for i = 6, 5 + stores do redis.call('SADD', KEYS[10], ARGV[i]) end
+  return {'busy'}
+end
 local now, max_repairs, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
 local repended, persistent = {}, {}
-for i = 5, #ARGV, 2 do
+for i = 6 + stores, #ARGV, 2 do
   local target, version = ARGV[i], ARGV[i + 1]
   local settled = redis.call('HGET', KEYS[1], target) == version
     and redis.call('HGET', KEYS[2], target) == version
