@@ -624,7 +624,8 @@ def readback_section(results: dict[str, dict[str, Any]]) -> list[str]:
             f"p50 / p99 | {_p50_p99(a)} | {a.get('n', 0)} samples |",
             f"| (b) drift after a publish, read-back every {fmt(raw.get('b_interval_s'))} s: tamper -> menusync's "
             f"value published again, p50 / p99 | {_p50_p99(b)} | {b.get('n', 0)} samples |",
-            f"| (b) of which: tamper -> periodic read; read -> repaired publish, p50 / p99 | {_p50_p99(detect)}; "
+            "| (b) of which: tamper -> the periodic read that found it; that read -> repaired publish, p50 / p99 | "
+            f"{_p50_p99(detect)}; "
             f"{_p50_p99(repair)} | {repair.get('n', 0)} samples |",
             f"| (b) for the {fmt(model.get('interval_s'))} s default: mean / worst tamper -> repaired | "
             f"~{fmt(model.get('mean_s'))} / ~{fmt(model.get('worst_s'))} s | computed: half the period (interval + "

@@ -42,6 +42,7 @@ from bench.common import (
     call_summary,
     change_to_write_latencies,
     flush_window_lower_bound,
+    is_get_menu,
     is_publish,
     ok,
     paced,
@@ -424,6 +425,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ms = {
             **call_summary(calls),
             "reads": read_share(calls),
+            "get_menu_per_minute_per_credential": per_minute_per_credential(calls, len(businesses)),
             "send": report.__dict__,
             "changes_recorded": len(recorded),
             "superseded": sum(d.superseded for d in stream.deliveries),
@@ -531,6 +533,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             round(ms["reads"]["overall"]["get_menu"] / max(1, ms["publishes_ok"]), 2),
         ),
         row(
+            f"menusync getMenu calls per minute per credential (its budget: {int(rate * 0.9)}/min)",
+            ms["get_menu_per_minute_per_credential"],
+        ),
+        row(
             "menusync peak worker process RSS (MB)",
             ms["peak_worker_process_rss_mb"],
             "< 150 MB",
@@ -584,6 +590,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "raw": raw,
         "notes": notes,
     }
+
+
+def per_minute_per_credential(calls: Sequence[dict[str, Any]], credentials: int) -> float:
+    """getMenu calls per minute and credential over the span of the call record (first to last call)."""
+    if not calls or credentials < 1:
+        return 0.0
+    times = [float(c["ts"]) for c in calls]
+    minutes = max(1e-3, (max(times) - min(times)) / 60)
+    return round(sum(is_get_menu(c) for c in calls) / credentials / minutes, 2)
 
 
 def _pair(d: dict[str, Any]) -> str:
