@@ -339,14 +339,35 @@ def call_summary(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def voided_reads(calls: Sequence[dict[str, Any]]) -> int:
+    """Successful getMenu calls of one business made after a write that no publish has followed yet.
+
+    menusync discards such a read-back (the reading no longer describes the ledger: ``busy``), so
+    these reads cost budget and repair nothing. Estimated from the call record's arrival times.
+    """
+    voided = 0
+    wrote_since_publish = False
+    for c in sorted(calls, key=lambda c: float(c["ts"])):
+        if not ok(c):
+            continue
+        if is_publish(c):
+            wrote_since_publish = False
+        elif is_write(c):
+            wrote_since_publish = True
+        elif is_get_menu(c) and wrote_since_publish:
+            voided += 1
+    return voided
+
+
 def read_share(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """getMenu calls against every partner call (each takes one request of the credential's rate budget).
 
-    Answers ``overall`` and ``per_business`` (``calls``, ``get_menu``, ``get_menu_ok``, other ``reads``,
-    ``publishes_ok``, ``share`` = get_menu / calls) and the highest per-business share.
+    Answers ``overall`` and ``per_business`` (``calls``, ``get_menu``, ``get_menu_ok``, ``other_reads``,
+    ``publishes_ok``, ``voided`` (see :func:`voided_reads`), ``share`` = get_menu / calls) and the
+    highest per-business share.
     """
 
-    def tally(group: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def tally(group: Sequence[dict[str, Any]], voided: int) -> dict[str, Any]:
         reads = [c for c in group if is_get_menu(c)]
         return {
             "calls": len(group),
@@ -354,15 +375,16 @@ def read_share(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "get_menu_ok": sum(ok(c) for c in reads),
             "other_reads": sum(is_read(c) and not is_get_menu(c) for c in group),
             "publishes_ok": sum(is_publish(c) and ok(c) for c in group),
+            "voided": voided,
             "share": round(len(reads) / len(group), 4) if group else 0.0,
         }
 
     by_business: dict[str, list[dict[str, Any]]] = {}
     for c in calls:
         by_business.setdefault(str(c.get("business_id")), []).append(c)
-    per_business = {b: tally(group) for b, group in sorted(by_business.items())}
+    per_business = {b: tally(group, voided_reads(group)) for b, group in sorted(by_business.items())}
     return {
-        "overall": tally(calls),
+        "overall": tally(calls, sum(t["voided"] for t in per_business.values())),
         "per_business": per_business,
         "max_business_share": max((t["share"] for t in per_business.values()), default=0.0),
     }
@@ -646,7 +668,8 @@ def readback_section(results: dict[str, dict[str, Any]]) -> list[str]:
             f"| {name} ({r.get('scale')}): getMenu / all klikit calls, overall; highest business | "
             f"{100 * overall['share']:.2f} %; {100 * reads['max_business_share']:.2f} % (target <= 10 %: "
             f"{'met' if met else '**not met**'}) | {overall['get_menu']:,} of {overall['calls']:,} calls, "
-            f"{len(reads['per_business'])} businesses |"
+            f"{len(reads['per_business'])} businesses; {overall.get('voided', 0):,} of {overall['get_menu_ok']:,} "
+            "successful getMenu came after a write not yet published (reading discarded as busy) |"
         )
     lines.append("")
     for name, r in ([("drift", drift)] if drift else []) + rushes:

@@ -533,6 +533,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             round(ms["reads"]["overall"]["get_menu"] / max(1, ms["publishes_ok"]), 2),
         ),
         row(
+            "menusync getMenu calls made after a write not yet published (read-back discarded as busy)",
+            f"{ms['reads']['overall']['voided']:,} of {ms['reads']['overall']['get_menu_ok']:,}",
+        ),
+        row(
             f"menusync getMenu calls per minute per credential (its budget: {int(rate * 0.9)}/min)",
             ms["get_menu_per_minute_per_credential"],
         ),
