@@ -312,6 +312,15 @@ def is_write(call: dict[str, Any]) -> bool:
     return call["method"] in ("PATCH", "POST") and not is_publish(call)
 
 
+def is_read(call: dict[str, Any]) -> bool:
+    """A partner GET: ``getMenu`` (read-back) or the store list."""
+    return call["method"] == "GET"
+
+
+def is_get_menu(call: dict[str, Any]) -> bool:
+    return call["method"] == "GET" and str(call["path"]).endswith("/menus")
+
+
 def ok(call: dict[str, Any]) -> bool:
     return call["status"] is not None and 200 <= int(call["status"]) < 300
 
@@ -327,6 +336,57 @@ def call_summary(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "status_429": sum(c["status"] == 429 for c in calls),
         "status_5xx": sum((c["status"] or 0) >= 500 for c in calls),
         "applied_twice": applied_twice(calls),
+    }
+
+
+def voided_reads(calls: Sequence[dict[str, Any]]) -> int:
+    """Successful getMenu calls of one business made after a write that no publish has followed yet.
+
+    menusync discards such a read-back (the reading no longer describes the ledger: ``busy``), so
+    these reads cost budget and repair nothing. Estimated from the call record's arrival times.
+    """
+    voided = 0
+    wrote_since_publish = False
+    for c in sorted(calls, key=lambda c: float(c["ts"])):
+        if not ok(c):
+            continue
+        if is_publish(c):
+            wrote_since_publish = False
+        elif is_write(c):
+            wrote_since_publish = True
+        elif is_get_menu(c) and wrote_since_publish:
+            voided += 1
+    return voided
+
+
+def read_share(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """getMenu calls against every partner call (each takes one request of the credential's rate budget).
+
+    Answers ``overall`` and ``per_business`` (``calls``, ``get_menu``, ``get_menu_ok``, ``other_reads``,
+    ``publishes_ok``, ``voided`` (see :func:`voided_reads`), ``share`` = get_menu / calls) and the
+    highest per-business share.
+    """
+
+    def tally(group: Sequence[dict[str, Any]], voided: int) -> dict[str, Any]:
+        reads = [c for c in group if is_get_menu(c)]
+        return {
+            "calls": len(group),
+            "get_menu": len(reads),
+            "get_menu_ok": sum(ok(c) for c in reads),
+            "other_reads": sum(is_read(c) and not is_get_menu(c) for c in group),
+            "publishes_ok": sum(is_publish(c) and ok(c) for c in group),
+            "voided": voided,
+            "share": round(len(reads) / len(group), 4) if group else 0.0,
+        }
+
+    by_business: dict[str, list[dict[str, Any]]] = {}
+    for c in calls:
+        by_business.setdefault(str(c.get("business_id")), []).append(c)
+    per_business = {b: tally(group, voided_reads(group)) for b, group in sorted(by_business.items())}
+    return {
+        "overall": tally(calls, sum(t["voided"] for t in per_business.values())),
+        "per_business": per_business,
+        "max_business_share": max((t["share"] for t in per_business.values()), default=0.0),
     }
 
 
@@ -513,6 +573,7 @@ def write_report() -> Path:
                 f"{'' if met is None else ('yes' if met else '**no**')} |"
             )
         lines.append("")
+    lines += readback_section(results)
     for name, result in results.items():
         lines.append(f"## {name}")
         lines.append("")
@@ -541,6 +602,85 @@ def write_report() -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
     return path
+
+
+def _machine_line(m: dict[str, Any]) -> str:
+    return (
+        f"{m.get('nproc')} CPUs ({m.get('cpu_model')}), {m.get('memory_gb')} GB memory, Python {m.get('python')}, "
+        f"{m.get('platform')}"
+    )
+
+
+def _p50_p99(d: dict[str, Any] | None) -> str:
+    if not d or d.get("p50") is None:
+        return "–"
+    return f"{d['p50']:.2f} / {d['p99']:.2f} s"
+
+
+def readback_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The "Read-back" section: repair latencies and read cost (``drift``) and the lunch rush's read share."""
+    drift = results.get("drift")
+    rushes = [
+        (name, r)
+        for name, r in results.items()
+        if name.startswith("lunch_rush") and (r.get("raw") or {}).get("menusync", {}).get("reads")
+    ]
+    if not drift and not rushes:
+        return []
+    lines = ["## Read-back", ""]
+    lines += [
+        "How soon menusync puts back what was changed in klikit behind its back, and what reading klikit back "
+        "costs (issue 9, section 4). Reported, never asserted.",
+        "",
+        "| figure | value | samples / basis |",
+        "|---|---|---|",
+    ]
+    if drift:
+        raw = drift.get("raw") or {}
+        a, b = raw.get("a_publish_to_repaired_s") or {}, raw.get("b_tamper_to_repaired_s") or {}
+        detect, repair = raw.get("b_tamper_to_read_s") or {}, raw.get("b_read_to_repaired_s") or {}
+        model = raw.get("model_default_interval") or {}
+        share_a = ((raw.get("a") or {}).get("calls") or {}).get("overall") or {}
+        lines += [
+            f"| (a) drift before a publish, default settings: publish -> menusync's value published again, "
+            f"p50 / p99 | {_p50_p99(a)} | {a.get('n', 0)} samples |",
+            f"| (b) drift after a publish, read-back every {fmt(raw.get('b_interval_s'))} s: tamper -> menusync's "
+            f"value published again, p50 / p99 | {_p50_p99(b)} | {b.get('n', 0)} samples |",
+            "| (b) of which: tamper -> the periodic read that found it; that read -> repaired publish, p50 / p99 | "
+            f"{_p50_p99(detect)}; "
+            f"{_p50_p99(repair)} | {repair.get('n', 0)} samples |",
+            f"| (b) for the {fmt(model.get('interval_s'))} s default: mean / worst tamper -> repaired | "
+            f"~{fmt(model.get('mean_s'))} / ~{fmt(model.get('worst_s'))} s | computed: half the period (interval + "
+            "sweep lag) on average, up to the whole, plus the repair measured in (b); the same model at the (b) "
+            f"period: {fmt(model.get('same_model_at_measured_interval_mean_s'))} s, measured mean "
+            f"{fmt(model.get('measured_mean_s'))} s |",
+            f"| (c) getMenu calls per successful publish in (a) | {fmt(raw.get('reads_per_publish_a'))} | "
+            f"{fmt(share_a.get('get_menu'))} getMenu / {fmt(share_a.get('publishes_ok'))} publishes |",
+            f"| periodic read calls per minute per credential, {fmt(model.get('interval_s'))} s default | "
+            f"{fmt(raw.get('periodic_read_calls_per_minute_per_credential_default'))} | computed: 3 getMenu + "
+            "2 store-list calls per period |",
+        ]
+    for name, r in rushes:
+        reads = r["raw"]["menusync"]["reads"]
+        overall = reads["overall"]
+        met = overall["share"] <= 0.10 and reads["max_business_share"] <= 0.10
+        lines.append(
+            f"| {name} ({r.get('scale')}): getMenu / all klikit calls, overall; highest business | "
+            f"{100 * overall['share']:.2f} %; {100 * reads['max_business_share']:.2f} % (target <= 10 %: "
+            f"{'met' if met else '**not met**'}) | {overall['get_menu']:,} of {overall['calls']:,} calls, "
+            f"{len(reads['per_business'])} businesses; {overall.get('voided', 0):,} of {overall['get_menu_ok']:,} "
+            "successful getMenu came after a write not yet published (reading discarded as busy) |"
+        )
+    lines.append("")
+    for name, r in ([("drift", drift)] if drift else []) + rushes:
+        wall = (r.get("raw") or {}).get("wall_s")
+        lines.append(
+            f"- `{name}`: finished {r.get('finished_at')}"
+            + (f" after {wall:.0f} s" if wall else "")
+            + f" on {_machine_line(r.get('machine') or {})}; load average at the end {r.get('load_average_at_end')}."
+        )
+    lines.append("")
+    return lines
 
 
 def row(name: str, value: Any, target: str | None = None, met: bool | None = None) -> dict[str, Any]:

@@ -9,7 +9,9 @@ same stream through the naive pipeline (``bench/naive.py``) in the same run.
 Reported: klikit writes and publishes of both, the lower bound (changes coalesced per flush
 window; one publish per business per quiet-separated burst plus one per ``max_wait``), p50/p99
 change -> write and last change -> publish, final-state correctness (the sandbox's
-``effective_published`` against the newest change per target) and peak worker RSS.
+``effective_published`` against the newest change per target), peak worker RSS, and the share
+of menusync's klikit calls that are read-back ``getMenu`` calls (target <= 10 %), per business
+(each its own credential and rate budget) and overall.
 
 The stream and the checks are plain functions, reused by the chaos tests (tests/chaos/).
 """
@@ -40,12 +42,14 @@ from bench.common import (
     call_summary,
     change_to_write_latencies,
     flush_window_lower_bound,
+    is_get_menu,
     is_publish,
     ok,
     paced,
     percentile,
     pid_of,
     publish_lower_bound,
+    read_share,
     row,
     save_result,
 )
@@ -53,6 +57,13 @@ from bench.stack import WORKER_ARGV
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"bench-lunch-rush-webhook-secret!").decode()
 API_TOKEN = "bench-api-token-4c1f9e"
+
+#: The read-back of each publish is sent this long after it (production default reconcile_delay_ms).
+RECONCILE_DELAY_S = 1.0
+#: Extra wait after settling before the call record is taken, so that the last read-backs are in it.
+READBACK_GRACE_S = 3.0
+#: Issue 9: reconciliation may use at most this share of a credential's calls.
+READ_SHARE_TARGET = 0.10
 
 SCALES: dict[str, dict[str, Any]] = {
     "full": {"businesses": 50, "deliveries": 20_000, "duration_s": 60.0},
@@ -354,6 +365,7 @@ def latency_rows(label: str, recorded: Sequence[tuple[float, Change]], calls: Se
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    wall_started = time.monotonic()
     scale = dict(SCALES[args.scale])
     for name in ("businesses", "deliveries", "duration_s"):
         if getattr(args, name) is not None:
@@ -404,12 +416,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             settle = -1.0
             raw["settle_error"] = str(exc)
         mem = rss.stop()
+        # The read-backs of the last publishes come reconcile_delay_ms after them: count them too.
+        time.sleep(RECONCILE_DELAY_S + READBACK_GRACE_S)
         calls = stack.calls()
         recorded = recorded_changes(stream)
         expected = expected_final(stream)
         wrong = final_state_mismatches(stack.sandbox, expected)
         ms = {
             **call_summary(calls),
+            "reads": read_share(calls),
+            "get_menu_per_minute_per_credential": per_minute_per_credential(calls, len(businesses)),
             "send": report.__dict__,
             "changes_recorded": len(recorded),
             "superseded": sum(d.superseded for d in stream.deliveries),
@@ -473,6 +489,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             raw["naive"] = nv
 
+    raw["wall_s"] = round(time.monotonic() - wall_started, 1)
     rows = [
         row("deliveries sent (incl. redeliveries)", report.sent),
         row(
@@ -498,6 +515,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         row("menusync writes applied twice", ms["applied_twice"], "0", ms["applied_twice"] == 0),
         row("menusync 429s / 5xx seen", f"{ms['status_429']:,} / {ms['status_5xx']:,}"),
+        row(
+            "menusync read-back getMenu calls / all klikit calls",
+            f"{ms['reads']['overall']['get_menu']:,} / {ms['reads']['overall']['calls']:,} = "
+            f"{100 * ms['reads']['overall']['share']:.2f} %",
+            f"<= {100 * READ_SHARE_TARGET:.0f} %",
+            ms["reads"]["overall"]["share"] <= READ_SHARE_TARGET,
+        ),
+        row(
+            "menusync highest read share of one business's calls",
+            f"{100 * ms['reads']['max_business_share']:.2f} %",
+            f"<= {100 * READ_SHARE_TARGET:.0f} %",
+            ms["reads"]["max_business_share"] <= READ_SHARE_TARGET,
+        ),
+        row(
+            "menusync getMenu calls per successful publish",
+            round(ms["reads"]["overall"]["get_menu"] / max(1, ms["publishes_ok"]), 2),
+        ),
+        row(
+            "menusync getMenu calls made after a write not yet published (read-back discarded as busy)",
+            f"{ms['reads']['overall']['voided']:,} of {ms['reads']['overall']['get_menu_ok']:,}",
+        ),
+        row(
+            f"menusync getMenu calls per minute per credential (its budget: {int(rate * 0.9)}/min)",
+            ms["get_menu_per_minute_per_credential"],
+        ),
         row(
             "menusync peak worker process RSS (MB)",
             ms["peak_worker_process_rss_mb"],
@@ -533,6 +575,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "Lower bound: per business, the recorded changes replayed through ideal flush windows (one call per "
         "store and value among a window's final values); publishes: one per burst separated by the quiet period, "
         "plus one per max wait the burst lasts.",
+        "Reads: every GET /menus in the call record (read-back, store mode; any outcome, retries included) "
+        "against every partner call menusync made, per business (one credential each) and overall; each takes "
+        f"one request of the credential's rate budget. The record is taken {RECONCILE_DELAY_S + READBACK_GRACE_S:g} s "
+        "after menusync settled, so that the last publishes' read-backs are in it.",
         "Change -> write is measured from the start of the delivery that got the change recorded to the arrival at "
         "the sandbox of the first successful write carrying its target and value; superseded and duplicate "
         "deliveries are not counted.",
@@ -548,6 +594,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "raw": raw,
         "notes": notes,
     }
+
+
+def per_minute_per_credential(calls: Sequence[dict[str, Any]], credentials: int) -> float:
+    """getMenu calls per minute and credential over the span of the call record (first to last call)."""
+    if not calls or credentials < 1:
+        return 0.0
+    times = [float(c["ts"]) for c in calls]
+    minutes = max(1e-3, (max(times) - min(times)) / 60)
+    return round(sum(is_get_menu(c) for c in calls) / credentials / minutes, 2)
 
 
 def _pair(d: dict[str, Any]) -> str:

@@ -17,6 +17,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+#: The checkout this module belongs to.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 #: The worker command of the Procfile (processes and threads come from the environment).
 WORKER_ARGV = [sys.executable, "-m", "dramatiq", "workers.actors", "--processes", "1", "--threads", "8"]
 WEB_ARGV = [sys.executable, "-m", "producers.web"]
@@ -46,6 +49,8 @@ def stack_env(
 ) -> dict[str, str]:
     """The environment of every menusync process: connections plus ``MENUSYNC_<NAME>`` settings."""
     env = dict(os.environ)
+    # The processes import this checkout's code, whatever the working directory or installed copy.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env.update(
         {
             "REDIS_URL": redis_url,
