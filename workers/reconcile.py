@@ -38,6 +38,7 @@ from workers.metrics import DEAD_LETTERS, DRIFT_TARGETS, LAST_RECONCILE
 from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
 from workers.readback import MenuReader
 from workers.runtime import Runtime
+from workers.scripts import script
 
 log = structlog.get_logger("menusync.reconcile")
 
@@ -127,6 +128,13 @@ def reconcile_business_now(
         outcome.skipped = "credential_blocked"
         return outcome
     stores = [Store.from_key(k) for k in store_keys] if store_keys else list(rt.stores(business_id))
+    carry = [rt.keys("publish", business_id), rt.keys("publish", "stores", business_id)]
+    if script(rt.redis, "publish_carry")(keys=carry, args=[s.key() for s in stores]):
+        # A write landed since the publish: the reading would be discarded. The next publish covers these stores.
+        outcome.busy = True
+        outcome.skipped = "publish_pending"
+        _record(rt, outcome)
+        return outcome
     menus = read_store_menus(rt, business_id, stores, outcome, attempt=attempt)
     outcome.report = find_drift(rt.ledger.view(business_id), menus)
     _repair(rt, business_id, outcome, send_flush)

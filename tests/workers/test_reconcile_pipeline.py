@@ -161,3 +161,14 @@ def test_drift_on_one_channel_repairs_that_channel_only(pipeline: Any) -> None:
     assert shown() == {"1": False, "6": False}
     summary = last_reconcile(p.rt, BUSINESS)
     assert summary["reason"] in ("periodic", "publish")
+
+
+def test_a_read_back_while_a_publish_is_pending_hands_its_stores_to_that_publish(make_pipeline: Any) -> None:
+    p = make_pipeline(start=False)  # no worker: nothing else touches the publish state
+    keys = p.rt.keys
+    p.rt.redis.hset(keys("publish", BUSINESS), mapping={"gen": 7, "scheduled": 1})
+    reads_before = len(_reads(p))
+    outcome = reconcile_business_now(p.rt, BUSINESS, [STORE.key()], reason="publish", send_flush=lambda b: None)
+    assert outcome.skipped == "publish_pending" and outcome.busy
+    assert len(_reads(p)) == reads_before, "no read whose answer would be discarded"
+    assert STORE.key() in p.rt.redis.smembers(keys("publish", "stores", BUSINESS))
