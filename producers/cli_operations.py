@@ -18,6 +18,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -305,7 +306,8 @@ def audit_command(
         return
     for e in entries:
         details = {k: v for k, v in e.items() if k not in ("id", "at_ms", "who", "operation", "business_id")}
+        at = datetime.fromtimestamp(int(e.get("at_ms", 0)) / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
         console.print(
-            f"{e['id']}  {e.get('operation')}  business {e.get('business_id')}  by {e.get('who')}  "
+            f"{at}Z  {e.get('operation')}  business {e.get('business_id')}  by {e.get('who')}  "
             + "  ".join(f"{k}={json.dumps(v)}" for k, v in details.items())
         )

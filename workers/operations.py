@@ -371,12 +371,13 @@ class AuditLog:
     def entries(self, limit: int = 50, business_id: int | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for entry_id, raw in self.r.xrevrange(self.key, count=limit if business_id is None else limit * 10):
-            entry: dict[str, Any] = {"id": entry_id}
+            entry: dict[str, Any] = {}
             for k, v in raw.items():
                 try:
                     entry[k] = json.loads(v)
                 except ValueError:
                     entry[k] = v
+            entry["id"] = entry_id
             if business_id is None or entry.get("business_id") == business_id:
                 out.append(entry)
             if len(out) >= limit:
@@ -661,7 +662,7 @@ def create_item(
         "who": who,
         "business_id": business_id,
         "kind": outcome["kind"],
-        "id": item_id,
+        "item_id": item_id,
         "request_id": response.request_id,
         "operation_request_id": request_id,
     }

@@ -250,3 +250,16 @@ def test_a_failed_link_says_how_to_finish(make_pipeline: Any, sandbox: SandboxHa
     assert done.exit_code == 0, done.output
     assert str(modifier_id) in sandbox.state(BUSINESS)["links"]["8001"]
     assert len(calls_to(sandbox, "/menus/items")) == 1  # created once
+
+
+def test_a_429_is_waited_out_through_the_shared_budget(make_pipeline: Any, sandbox: SandboxHandle) -> None:
+    make_pipeline(start=False)
+    sandbox.script(
+        "POST", "/v1/partner/menus/items", [{"status": 429, "code": "rate_limit_exceeded", "retry_after": 3}]
+    )
+    started = time.monotonic()
+    done = cli("items", "create", BUSINESS, *PIZZA, "--json")
+    assert done.exit_code == 0, done.output
+    assert time.monotonic() - started >= 2.9  # klikit's Retry-After (longer than the client waits in place)
+    creates = calls_to(sandbox, "/menus/items")
+    assert [c["status"] for c in creates] == [429, 201]
