@@ -20,7 +20,9 @@ the published map as klikit does (a channel missing from it is hidden) and check
 the ones a change named, and the ones no change named, which must still show what they showed
 before the service (item 112 stays visible on klikit's own marketplace after "hide on GrabFood"); then it replays that
 dead letter as an operator would (``menusync dlq replay ID --new-key``) and checks again, everything
-included. It prints a summary and exits 0 only when both checks match.
+included. Finally a new store opens (``menusync stores populate``, then published) and the menu gains
+an item (``menusync items create`` twice under one ``--request-id``: created once). It prints a
+summary and exits 0 only when both checks match and the store and item are there.
 
 Options: ``--keep`` leaves the stack running at the end until Ctrl-C (try ``menusync status`` with
 the printed environment); ``--fault-rate`` sets the share of writes answered with 502.
