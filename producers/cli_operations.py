@@ -255,6 +255,8 @@ def create_command(
         _console().print(f"request id {rid} (run again with --request-id {rid}: never created twice)")
     try:
         result = ops.create_item(runtime(), business, item, group_id=group, request_id=rid, who=_who())
+    except ops.InvalidInput as exc:
+        _refuse(str(exc), as_json, exc.field)
     except ops.OperationFailed as exc:
         _failed(exc, as_json)
     lines = [f"created {result['kind']} {result['id']}: klikit request_id {result['request_id']}"]

@@ -46,6 +46,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from config.credentials import CredentialsError
 from klikit.client import KlikitClient, KlikitResponse
 from klikit.errors import ClientUsageError, KlikitError
 from klikit.menu_tree import parse_menu
@@ -289,6 +290,14 @@ def populate_verdict(published_entities: int, menusync_targets: int, populated_b
     return PopulateVerdict(True, 0, "no published menu, no store overrides")
 
 
+def require_credentials(rt: Runtime, business_id: int) -> None:
+    """Refuse (before any call) a business the credentials file does not name."""
+    try:
+        rt.credential(business_id)
+    except CredentialsError:
+        raise InvalidInput("BUSINESS", f"menusync has no klikit credentials for business {business_id}") from None
+
+
 # --- calls through the budget and the outcome policy -----------------------------------------------------
 
 
@@ -436,6 +445,7 @@ def populate(
     """Populate the stores that show no menu rows; report the others as skipped. See the module doc."""
     if not stores:
         raise InvalidInput("--store", "name at least one store")
+    require_credentials(rt, business_id)
     request_id = check_request_id(request_id)
     caller = caller or Caller(rt, business_id)
     view = rt.ledger.view(business_id)
@@ -496,6 +506,7 @@ def populate(
 
 def reset_preview(rt: Runtime, business_id: int, stores: Sequence[Store] | None) -> dict[str, Any]:
     """What a reset of ``stores`` (None: every store) loses of menusync's own state."""
+    require_credentials(rt, business_id)
     scope = list(stores) if stores else list(rt.stores(business_id))
     view = rt.ledger.view(business_id)
     held = store_targets(view, scope)
@@ -608,6 +619,7 @@ def link(
     audit: bool = True,
 ) -> KlikitResponse:
     """Attach modifier option ``modifier_id`` to ``group_id`` (key from the request id), then publish."""
+    require_credentials(rt, business_id)
     caller = caller or Caller(rt, business_id)
     key = idempotency_key("link", business_id, request_id)
     body = LinkModifiersRequest(modifier_group_id=group_id, attach=[ModifierAttachment(id=modifier_id)])
@@ -639,6 +651,7 @@ def create_item(
     caller: Caller | None = None,
 ) -> dict[str, Any]:
     """Create an item (or, with ``group_id``, a modifier option linked into that group)."""
+    require_credentials(rt, business_id)
     request_id = check_request_id(request_id)
     if group_id is not None and not item.only_modifier:
         item = item.model_copy(update={"only_modifier": True})

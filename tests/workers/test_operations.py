@@ -216,6 +216,10 @@ def test_refused_before_any_call(make_pipeline: Any, sandbox: SandboxHandle) -> 
         assert refused.exit_code == 2, (args, refused.output)
         assert option in refused.output and words in refused.output, refused.output
     assert cli("stores", "populate", BUSINESS, "--store", "5297-1293").exit_code == 2
+    for command in (["stores", "populate", 401, "--store", "1:2"], ["stores", "reset", 401, "--yes"]):
+        unknown = cli(*command)
+        assert unknown.exit_code == 2 and "no klikit credentials for business 401" in unknown.output
+    assert cli("items", "create", 401, "--title", "en=Pizza", "--price", "1:IDR:5").exit_code == 2
     assert sandbox.calls(business_id=BUSINESS) == []
 
 
