@@ -20,7 +20,9 @@ the published map as klikit does (a channel missing from it is hidden) and check
 the ones a change named, and the ones no change named, which must still show what they showed
 before the service (item 112 stays visible on klikit's own marketplace after "hide on GrabFood"); then it replays that
 dead letter as an operator would (``menusync dlq replay ID --new-key``) and checks again, everything
-included. It prints a summary and exits 0 only when both checks match.
+included. Finally a new store opens (``menusync stores populate``, then published) and the menu gains
+an item (``menusync items create`` twice under one ``--request-id``: created once). It prints a
+summary and exits 0 only when both checks match and the store and item are there.
 
 Options: ``--keep`` leaves the stack running at the end until Ctrl-C (try ``menusync status`` with
 the printed environment); ``--fault-rate`` sets the share of writes answered with 502.
@@ -66,6 +68,8 @@ CENTRAL, NORTH, MALL = "5297:1293", "5297:5913", "1615:1294"
 STORES = {CENTRAL: (5297, 1293), NORTH: (5297, 5913), MALL: (1615, 1294)}
 PREFIX = "menusync-demo"
 CONFLICT_PATH = "/v1/partner/menus/modifiers/9003/visibilities"
+#: The store that opens at the end of the demo (populated with ``menusync stores populate``).
+NEW_STORE = (5297, 8888)
 CONFLICT_TARGET = ("5297:1293", "modifier", 9003, "visibilities:6")
 #: Channel names for the demo's output (klikit's provider ids).
 CHANNELS = {1: "klikit", 6: "GrabFood", 9: "GoFood", 11: "ShopeeFood"}
@@ -621,10 +625,11 @@ class Demo:
             replayed = self.wait_settled()
             second = self.compare(skip=set())
         repaired_s = self.tamper_and_watch()
+        operations_ok = self.operations()
         self.summary(first_calls, dead, first, second, replayed, time.monotonic() - started)
         if repaired_s is None:
             c.print("[red]the tampered item was not put back[/red]")
-        ok = not first and (not conflicts or (replayed and not second)) and repaired_s is not None
+        ok = not first and (not conflicts or (replayed and not second)) and repaired_s is not None and operations_ok
         if keep:
             c.print(
                 f"\nthe stack keeps running (Ctrl-C stops it). Try:\n  REDIS_URL={self.env['REDIS_URL']} "
@@ -636,6 +641,52 @@ class Demo:
             except KeyboardInterrupt:
                 pass
         return 0 if ok else 1
+
+    def operations(self) -> bool:
+        """A new store opens (populated, then published) and the menu gains an item (created once)."""
+        assert self.sandbox is not None
+        c = self.console
+        c.rule("operator: a new store opens, the menu gains a pizza")
+        brand, branch = NEW_STORE
+        self.sandbox.add_store(BUSINESS, brand, branch)
+        store = f"{brand}:{branch}"
+        populated = self._cli("stores", "populate", str(BUSINESS), "--store", store, "--sections", "6825,6826")
+        c.print(f"  $ menusync stores populate {BUSINESS} --store {store} --sections 6825,6826")
+        for line in populated.stdout.strip().splitlines():
+            c.print(f"    {line}")
+        pizza = ["--title", "en=Margherita", "--price", "1:IDR:50000", "--sku", "DEMO-PIZZA", "--visible", "1,6"]
+        created = [
+            json.loads(
+                self._cli("items", "create", str(BUSINESS), *pizza, "--request-id", "demo-pizza", "--json").stdout
+            )
+            for _ in range(2)
+        ]
+        c.print(
+            f"  $ menusync items create {BUSINESS} {' '.join(pizza)} --request-id demo-pizza   (twice)\n"
+            f"    created item {created[0]['id']} (klikit request_id {created[0]['request_id']}); "
+            f"the second run was answered from klikit's idempotency record: item {created[1]['id']}"
+        )
+        published = False
+        with c.status(f"waiting for the publish of store {store}"):
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not published:
+                published = store in self.sandbox.state(BUSINESS)["published"]
+                time.sleep(0.25)
+        creates = [
+            e
+            for e in self.sandbox.calls(business_id=BUSINESS)
+            if e["path"].endswith("/menus/items")
+            and e["applied"]
+            and isinstance(e["body"], dict)
+            and e["body"].get("sku") == "DEMO-PIZZA"
+        ]
+        ok = published and created[0]["id"] == created[1]["id"] and len(creates) == 1
+        c.print(
+            f"  store {store}: "
+            + ("[green]populated and published[/green]" if published else "[red]not published[/red]")
+            + f"; pizza created {len(creates)} time(s)"
+        )
+        return ok
 
     def tamper_and_watch(self, timeout_s: float = 40.0) -> float | None:
         """Change one published item in klikit behind menusync's back; seconds until menusync put it back."""

@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     # Producers
     api_tokens: SecretStr | None = None
     """Comma-separated bearer tokens accepted by ``POST /v1/changes``."""
+    operator_tokens: SecretStr | None = None
+    """Bearer tokens of the operations API (``/v1/operations/...``: populate, reset, create items),
+    ``[name=]scope:token`` entries as in ``api_tokens``; the scope names the businesses the operator
+    may act on. Unset = the operations API refuses every request."""
     square_signature_keys: SecretStr | None = None
     square_notification_url: str = "http://127.0.0.1:8000/webhooks/square"
     shopify_webhook_secrets: SecretStr | None = None

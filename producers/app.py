@@ -9,6 +9,7 @@ Routes::
     GET  /healthz             the process answers
     GET  /readyz              Redis answers (200) or not (503)
     GET  /metrics             Prometheus exposition
+    /v1/operations/...        store and menu operations (``producers.operations_api``)
 
 Each request: body read with a size cap (Content-Length checked first, then the bytes read),
 signature verified on the raw bytes, JSON parsed and checked; then one worker-thread hop does the
@@ -54,6 +55,7 @@ from producers.dedupe import claim_outcome, dedupe_key, queue_claim, queue_done
 from producers.intake import accept
 from producers.mapping import Mappings, decode_entities, decode_stores
 from producers.metrics import UNMAPPED_EVENTS, WEBHOOK_EVENTS
+from producers.operations_api import operations_router
 from producers.review import queue_review
 from producers.runtime import shared_client
 from producers.signatures import (
@@ -382,6 +384,8 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None) -> Fast
         except Rejection as exc:
             return rejected("api", exc)
         return await run(receiver.record_api, (body, grant), "api")
+
+    app.include_router(operations_router(settings, receiver.runtime))
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -1,7 +1,8 @@
 """The ``menusync`` command line.
 
 Each command group lives beside the code it drives and is mounted here:
-``change`` and ``mappings`` (producers), ``dlq``, ``plan`` and ``status`` (workers).
+``change``, ``mappings``, ``stores``, ``items`` and ``audit`` (producers), ``dlq``, ``plan`` and
+``status`` (workers).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import typer
 
 from config.logging import configure_logging
 from config.settings import get_settings
-from producers import cli_change, cli_mappings
+from producers import cli_change, cli_mappings, cli_operations
 from producers.run import ROOT, load_cli_env
 from workers import cli_ops, cli_plan, status
 
@@ -28,6 +29,9 @@ app.command("status")(status.status_command)
 app.command("plan")(cli_plan.plan_command)
 app.add_typer(cli_ops.dlq_app, name="dlq")
 app.add_typer(cli_ops.credentials_app, name="credentials")
+app.add_typer(cli_operations.stores_app, name="stores")
+app.add_typer(cli_operations.items_app, name="items")
+app.command("audit")(cli_operations.audit_command)
 
 
 def main() -> None:

@@ -286,6 +286,8 @@ SETTING_NOTES: dict[str, str] = {
     "worker_processes": "`dramatiq --processes` of the Procfile's worker",
     "worker_threads": "`dramatiq --threads` of the Procfile's worker",
     "api_tokens": "`POST /v1/changes` bearer tokens, `[name=]scope:token` (scope `*` or `398\\|399`), comma-separated",
+    "operator_tokens": "`/v1/operations/...` bearer tokens (populate, reset, create items), `[name=]scope:token`; "
+    "unset = that API refuses all",
     "square_signature_keys": "Square signature keys, comma-separated",
     "square_notification_url": "the exact URL of the Square subscription (part of the signed content)",
     "shopify_webhook_secrets": "Shopify app secrets, comma-separated",
