@@ -147,6 +147,14 @@ class Settings(BaseSettings):
     """Most targets (entity ids x stores) one request may expand into (413 above)."""
     max_until_days: int = 90
     """Furthest a timed re-enable (``until``) may lie ahead."""
+    history_max_per_business: int = 100_000
+    """Entries kept in each business's change history (``history:B``, ``XADD MAXLEN ~``); 0 = no history."""
+    operator_tokens: SecretStr | None = None
+    """Operator bearer tokens, ``[name=]scope:token`` (as ``api_tokens``): the history API and the console."""
+    console_users: SecretStr | None = None
+    """Console users, ``name:bcrypt-hash``, comma-separated (an operator token also logs in)."""
+    console_session_ttl_s: int = 12 * 3600
+    """How long a console login lasts without activity."""
     inventory_stream: str = "inventory"
     inventory_group: str = "menusync"
     stock_threshold: float = 0.0

@@ -160,9 +160,18 @@ class Receiver:
 
     # -- work done on a worker thread (blocking Redis calls) -----------------------------------
 
-    def _recorded(self, source: str, key: str, changes: list[Change], unmapped: list[str], raw: bytes, event_id: str):
+    def _recorded(
+        self,
+        source: str,
+        key: str,
+        changes: list[Change],
+        unmapped: list[str],
+        raw: bytes,
+        event_id: str,
+        actor: str = "",
+    ):
         try:
-            result = accept(changes, timers=self.timers, producer=source)
+            result = accept(changes, timers=self.timers, producer=source, actor=actor)
         except BaseException:
             with contextlib.suppress(redis.RedisError):
                 self.client.delete(key)  # let the sender's retry through at once
@@ -243,13 +252,14 @@ class Receiver:
         claim = claim_outcome(set_reply, get_reply)
         if claim != "claimed":
             return self._not_claimed("standard", event_id, claim)
-        result = self._recorded("standard", key, changes, [], raw, event_id)
+        actor = ",".join(g.name for g in grants)
+        result = self._recorded("standard", key, changes, [], raw, event_id, actor)
         WEBHOOK_EVENTS.labels("standard", "accepted").inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
 
     def record_api(self, body: bytes, grant: Grant) -> tuple[int, dict]:
         changes = self.parse_changes(body, [grant])
-        result = accept(changes, timers=self.timers, producer="api")
+        result = accept(changes, timers=self.timers, producer="api", actor=grant.name)
         answer = {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
         if result.duplicate and result.duplicate == len(result.outcomes):
             # Every change repeats the stored one (same target, event time and value): nothing to do.
