@@ -9,6 +9,8 @@ Routes::
     GET  /healthz             the process answers
     GET  /readyz              Redis answers (200) or not (503)
     GET  /metrics             Prometheus exposition
+    GET  /v1/businesses/{id}/history, /console/...   the change history and the operator console
+                              (``producers.console``)
 
 Each request: body read with a size cap (Content-Length checked first, then the bytes read),
 signature verified on the raw bytes, JSON parsed and checked; then one worker-thread hop does the
@@ -50,6 +52,7 @@ from config.redis import Keys
 from config.settings import Settings
 from producers.access import Grant, KnownBusinesses, match_token, parse_grants
 from producers.canonical import TooManyTargets, expand_batch, read_batch
+from producers.console import mount_console
 from producers.dedupe import claim_outcome, dedupe_key, queue_claim, queue_done
 from producers.intake import accept
 from producers.mapping import Mappings, decode_entities, decode_stores
@@ -392,6 +395,8 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None) -> Fast
         except Rejection as exc:
             return rejected("api", exc)
         return await run(receiver.record_api, (body, grant), "api")
+
+    mount_console(app, receiver)  # /console and GET /v1/businesses/{id}/history
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -237,7 +237,7 @@ def target_matcher(text: str, business_id: int) -> Callable[[str], bool]:
     return matches
 
 
-def parse_since(text: str, now_ms: int | None = None) -> int:
+def parse_since(text: str, now_ms: int | None = None, field: str = "since") -> int:
     """``90s``, ``30m``, ``2h``, ``7d`` ago, or epoch milliseconds, or ISO 8601 with a zone -> epoch ms."""
     from datetime import datetime
 
@@ -252,9 +252,9 @@ def parse_since(text: str, now_ms: int | None = None) -> int:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise FilterError("since", f"since {text[:40]!r} is not a duration (2h), epoch ms or ISO 8601 time") from None
+        raise FilterError(field, f"{field} {text[:40]!r} is not a duration (2h), epoch ms or ISO 8601 time") from None
     if when.tzinfo is None:
-        raise FilterError("since", "since must carry a timezone")
+        raise FilterError(field, f"{field} must carry a timezone")
     return int(when.timestamp() * 1000)
 
 

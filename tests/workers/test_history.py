@@ -26,9 +26,7 @@ def test_record_writes_one_entry_per_change_with_its_outcome(r: Any, keys: Keys)
     now = int(time.time() * 1000)
     first = _change(101, False, now - 1000, "pos-1")
     older = _change(101, True, now - 5000, "pos-0")
-    versions = ledger.record(
-        [first, older, first], source="api", actor="pos-bridge", received_ms=now, history_max=1000
-    )
+    versions = ledger.record([first, older, first], source="api", actor="pos-bridge", received_ms=now, history_max=1000)
     assert versions[0] is not None and versions[1] is None and versions[2] is None
     entries, cursor = history.read_history(r, keys, BUSINESS)
     assert cursor is None
