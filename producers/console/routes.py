@@ -94,8 +94,10 @@ def when(ms: int | None) -> Markup:
 
 
 def normalize_query(text: str) -> str:
-    """``item 101 at store 5297:1293`` / ``item:101@5297:1293`` -> ``item:101@5297:1293``."""
-    match = _QUERY.match(text)
+    """``why is item 101 off at store 5297:1293?`` / ``item:101@5297:1293`` -> ``item:101@5297:1293``."""
+    cleaned = re.sub(r"^\s*why\s+is\s+", "", text, flags=re.IGNORECASE)
+    cleaned = re.sub(r"\s+(?:off|on|hidden|disabled|sold out)\b", "", cleaned, flags=re.IGNORECASE)
+    match = _QUERY.match(cleaned)
     if match is None:
         return text.strip()
     query = f"{match['level'].lower()}:{match['entity']}"
@@ -257,7 +259,12 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
         answer = None
         if query:
             found, _ = history.read_history(rt.redis, rt.keys, business_id, target=query, limit=50)
-            answer = {"query": query, "state": views.target_state(rt, business_id, query), "entries": found}
+            set_by: dict[str, Any] = {}
+            for entry in found:  # newest first: the first "recorded" of a target set its current value
+                if entry.outcome == "recorded":
+                    set_by.setdefault(entry.target, entry)
+            state = views.target_state(rt, business_id, query)
+            answer = {"query": query, "state": state, "entries": found, "set_by": set_by}
         return {
             "business_id": business_id,
             "pending": views.pending_rows(rt, business_id),
