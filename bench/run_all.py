@@ -18,12 +18,14 @@ FULL: list[list[str]] = [
     ["bench.receiver"],
     ["bench.throughput"],
     ["bench.lunch_rush"],
+    ["bench.history"],
 ]
 QUICK: list[list[str]] = [
     ["bench.burst", "--steady-s", "8"],
     ["bench.receiver", "--requests", "2000", "--open-s", "4", "--api-requests", "100"],
     ["bench.throughput", "--n", "5000"],
     ["bench.lunch_rush", "--scale", "short"],
+    ["bench.history", "--n", "1000", "--paced-s", "3", "--rounds", "2"],
 ]
 
 

@@ -10,7 +10,8 @@ entries (``XADD MAXLEN ~``; 0 turns the history off). Entries are only ever appe
   drop of a dead letter (command line or console) appends ``replayed`` / ``dropped`` naming who;
 - a mapping import from the console appends one ``mappings_imported`` entry per business named.
 
-Every entry has the same fields, so that the stream's listpacks store the names once::
+Entries carry these fields (the record script leaves out the last three, which only outcome
+entries fill; a missing field reads as empty)::
 
     t    target key (business|scope|level|entity|field[|provider]), or "mappings"
     v    desired value JSON, first 512 bytes       src  source: square, shopify, standard, api,
