@@ -34,7 +34,8 @@ browser:
 	@test -x $(CHROMIUM) || ! command -v apt-get >/dev/null || { \
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 		$$SUDO apt-get update -qq >/dev/null && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+		|| { echo "make browser: could not install chromium with apt-get" >&2; exit 1; }; }
 
 run: $(STAMP)
 	$(BIN)/python -m producers.run

@@ -192,7 +192,7 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
         password = str(form.get("password", ""))[:1024]
         found = await run_in_threadpool(sessions.check_login, user, password)
         if found is None:
-            log.info("console login refused", user=user[:64])
+            log.info("console login refused", known_user=user in sessions.users)
             token = request.cookies.get(LOGIN_COOKIE, "")
             return page("login.html", 401, operator=None, csrf=token, error="Wrong user name or password.")
         name, businesses = found

@@ -8,6 +8,7 @@ browser fails these tests. Each page is saved once under ``docs/screenshots/`` (
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -37,8 +38,11 @@ STORE = STORES[0]
 
 @pytest.fixture(scope="module")
 def chromium_path() -> str:
+    """Debian's Chromium. Missing where apt could install it (``make browser``): a failure, not a skip."""
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"no browser at {CHROMIUM}: run `make browser` (apt-get install chromium)", pytrace=False)
+        if shutil.which("apt-get"):
+            pytest.fail(f"no browser at {CHROMIUM}: run `make browser` (apt-get install chromium)", pytrace=False)
+        pytest.skip(f"no browser at {CHROMIUM} and no apt-get to install one")
     return CHROMIUM
 
 
