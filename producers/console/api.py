@@ -29,7 +29,13 @@ def build_api_router(client: Any, keys: Any, grants: list[Grant]) -> APIRouter:
     router = APIRouter()
 
     @router.get("/v1/businesses/{business_id}/history", summary="The change history of a business")
-    async def business_history(request: Request, business_id: int) -> Response:
+    async def business_history(request: Request, business_id: str) -> Response:
+        if not business_id.isdigit() or len(business_id) > 16 or int(business_id) <= 0:
+            detail = "business_id must be a positive integer"
+            return _json(400, {"error": "invalid_path", "detail": detail, "field": "business_id"})
+        return await _history(request, int(business_id))
+
+    async def _history(request: Request, business_id: int) -> Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         given = token.strip().encode()
         grant = match_token(given, grants) if given else None

@@ -278,12 +278,15 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
             "outcomes": history.OUTCOMES,
         }
 
-    @router.get("/businesses/{business_id}")
-    async def business(request: Request, business_id: int) -> Response:
+    @router.get("/businesses/{business}")
+    async def business(request: Request, business: str) -> Response:
         operator = await operator_of(request)
         if operator is None:
             return to_login()
         try:
+            business_id = int_field(business, "business_id")
+            if business_id is None:
+                raise Refused(400, "business_id: missing")
             allowed_business(operator, business_id)
             params = {k: v[:200] for k, v in request.query_params.items()}
             data = await run_in_threadpool(business_data, business_id, params)

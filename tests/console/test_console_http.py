@@ -99,6 +99,8 @@ def test_history_api_needs_an_operator_token_in_scope_and_names_bad_fields(clien
         bad = client.get(url, params=params, headers=auth)
         assert bad.status_code == 400 and bad.json()["field"] == field, params
     assert client.get(url, params={"limit": "0"}, headers=auth).json()["field"] == "limit"
+    not_an_id = client.get("/v1/businesses/abc/history", headers=auth)
+    assert not_an_id.status_code == 400 and not_an_id.json()["field"] == "business_id"
 
 
 def test_a_change_is_in_the_history_with_its_token_name(client: Any) -> None:
