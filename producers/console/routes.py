@@ -52,6 +52,10 @@ _QUERY = re.compile(
 )
 
 
+#: Where a dead-letter action may send the browser back to: the dead-letter list with its filter.
+_SAFE_BACK = re.compile(r"/console/dead-letters(?:\?[A-Za-z0-9_.:%&=+-]{0,400})?")
+
+
 class Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -394,7 +398,7 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
             return refused(Refused(409, "new_key: " + result.message), operator)
         notice = " ".join([result.message, *result.warnings])
         back = str(form.get("back") or "")
-        target = back if back.startswith("/console/dead-letters") and "//" not in back else "/console/dead-letters"
+        target = back if _SAFE_BACK.fullmatch(back) and "//" not in back else "/console/dead-letters"
         sep = "&" if "?" in target else "?"
         return RedirectResponse(f"{target}{sep}{urlencode({'notice': notice})}", status_code=303, headers=HEADERS)
 
