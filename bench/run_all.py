@@ -19,6 +19,7 @@ FULL: list[list[str]] = [
     ["bench.throughput"],
     ["bench.lunch_rush"],
     ["bench.drift"],
+    ["bench.history"],
 ]
 QUICK: list[list[str]] = [
     ["bench.burst", "--steady-s", "8"],
@@ -26,6 +27,7 @@ QUICK: list[list[str]] = [
     ["bench.throughput", "--n", "5000"],
     ["bench.lunch_rush", "--scale", "short"],
     ["bench.drift", "--samples", "8"],
+    ["bench.history", "--n", "1000", "--paced-s", "3", "--rounds", "2"],
 ]
 
 

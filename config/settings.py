@@ -135,9 +135,9 @@ class Settings(BaseSettings):
     api_tokens: SecretStr | None = None
     """Comma-separated bearer tokens accepted by ``POST /v1/changes``."""
     operator_tokens: SecretStr | None = None
-    """Bearer tokens of the operations API (``/v1/operations/...``: populate, reset, create items),
-    ``[name=]scope:token`` entries as in ``api_tokens``; the scope names the businesses the operator
-    may act on. Unset = the operations API refuses every request."""
+    """Operator bearer tokens, ``[name=]scope:token`` entries as in ``api_tokens`` (the scope names the
+    businesses the operator may act on): the operations API (``/v1/operations/...``: populate, reset,
+    create items), the history API and the console login. Unset = those refuse every request."""
     square_signature_keys: SecretStr | None = None
     square_notification_url: str = "http://127.0.0.1:8000/webhooks/square"
     shopify_webhook_secrets: SecretStr | None = None
@@ -151,6 +151,12 @@ class Settings(BaseSettings):
     """Most targets (entity ids x stores) one request may expand into (413 above)."""
     max_until_days: int = 90
     """Furthest a timed re-enable (``until``) may lie ahead."""
+    history_max_per_business: int = 100_000
+    """Entries kept in each business's change history (``history:B``, ``XADD MAXLEN ~``); 0 = no history."""
+    console_users: SecretStr | None = None
+    """Console users, ``name:bcrypt-hash``, comma-separated (an operator token also logs in)."""
+    console_session_ttl_s: int = 12 * 3600
+    """How long a console login lasts without activity."""
     inventory_stream: str = "inventory"
     inventory_group: str = "menusync"
     stock_threshold: float = 0.0

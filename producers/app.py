@@ -10,6 +10,8 @@ Routes::
     GET  /readyz              Redis answers (200) or not (503)
     GET  /metrics             Prometheus exposition
     /v1/operations/...        store and menu operations (``producers.operations_api``)
+    GET  /v1/businesses/{id}/history, /console/...   the change history and the operator console
+                              (``producers.console``)
 
 Each request: body read with a size cap (Content-Length checked first, then the bytes read),
 signature verified on the raw bytes, JSON parsed and checked; then one worker-thread hop does the
@@ -51,6 +53,7 @@ from config.redis import Keys
 from config.settings import Settings
 from producers.access import Grant, KnownBusinesses, match_token, parse_grants
 from producers.canonical import TooManyTargets, expand_batch, read_batch
+from producers.console import mount_console
 from producers.dedupe import claim_outcome, dedupe_key, queue_claim, queue_done
 from producers.intake import accept
 from producers.mapping import Mappings, decode_entities, decode_stores
@@ -162,9 +165,18 @@ class Receiver:
 
     # -- work done on a worker thread (blocking Redis calls) -----------------------------------
 
-    def _recorded(self, source: str, key: str, changes: list[Change], unmapped: list[str], raw: bytes, event_id: str):
+    def _recorded(
+        self,
+        source: str,
+        key: str,
+        changes: list[Change],
+        unmapped: list[str],
+        raw: bytes,
+        event_id: str,
+        actor: str = "",
+    ):
         try:
-            result = accept(changes, timers=self.timers, producer=source)
+            result = accept(changes, timers=self.timers, producer=source, actor=actor)
         except BaseException:
             with contextlib.suppress(redis.RedisError):
                 self.client.delete(key)  # let the sender's retry through at once
@@ -245,13 +257,14 @@ class Receiver:
         claim = claim_outcome(set_reply, get_reply)
         if claim != "claimed":
             return self._not_claimed("standard", event_id, claim)
-        result = self._recorded("standard", key, changes, [], raw, event_id)
+        actor = ",".join(g.name for g in grants)
+        result = self._recorded("standard", key, changes, [], raw, event_id, actor)
         WEBHOOK_EVENTS.labels("standard", "accepted").inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
 
     def record_api(self, body: bytes, grant: Grant) -> tuple[int, dict]:
         changes = self.parse_changes(body, [grant])
-        result = accept(changes, timers=self.timers, producer="api")
+        result = accept(changes, timers=self.timers, producer="api", actor=grant.name)
         answer = {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
         if result.duplicate and result.duplicate == len(result.outcomes):
             # Every change repeats the stored one (same target, event time and value): nothing to do.
@@ -386,6 +399,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None) -> Fast
         return await run(receiver.record_api, (body, grant), "api")
 
     app.include_router(operations_router(settings, receiver.runtime))
+    mount_console(app, receiver)  # /console and GET /v1/businesses/{id}/history
 
     @app.get("/healthz")
     async def healthz() -> Response:

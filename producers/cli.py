@@ -13,7 +13,7 @@ import typer
 
 from config.logging import configure_logging
 from config.settings import get_settings
-from producers import cli_change, cli_mappings, cli_operations
+from producers import cli_change, cli_history, cli_mappings, cli_operations
 from producers.run import ROOT, load_cli_env
 from workers import cli_ops, cli_plan, status
 
@@ -27,6 +27,7 @@ app.add_typer(cli_change.app, name="change")
 app.add_typer(cli_mappings.app, name="mappings")
 app.command("status")(status.status_command)
 app.command("plan")(cli_plan.plan_command)
+app.command("history")(cli_history.history_command)
 app.add_typer(cli_ops.dlq_app, name="dlq")
 app.add_typer(cli_ops.credentials_app, name="credentials")
 app.add_typer(cli_operations.stores_app, name="stores")

@@ -270,7 +270,7 @@ def change(
         replace=replace,
         providers=providers,
     )
-    result = accept(changes, producer="cli")
+    result = accept(changes, producer="cli", actor=_os_user())
     console.print(
         f"[bold]{result.accepted}[/bold] target(s) recorded, [bold]{result.superseded}[/bold] superseded "
         f"(change id {changes[0].id})"
@@ -282,3 +282,13 @@ def change(
     if changes[0].until_ms is not None:
         until_at = datetime.fromtimestamp(changes[0].until_ms / 1000, tz=UTC).isoformat()
         console.print(f"re-enable scheduled at {until_at}")
+
+
+def _os_user() -> str:
+    """Who ran the command (the change history names them)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return ""

@@ -23,19 +23,23 @@ if TYPE_CHECKING:
     from workers.submit import SubmitResult
 
 
-def _submit(changes: Sequence[Change], producer: str) -> SubmitResult:
+def _submit(changes: Sequence[Change], producer: str, actor: str = "") -> SubmitResult:
     from workers.submit import submit_changes
 
-    return submit_changes(changes, source=producer)
+    return submit_changes(changes, source=producer, actor=actor)
 
 
-def accept(changes: Sequence[Change], *, timers: Timers | None = None, producer: str = "api") -> SubmitResult:
-    """Record ``changes``; schedule the timed re-enables of the winners. Answers the submit result."""
+def accept(
+    changes: Sequence[Change], *, timers: Timers | None = None, producer: str = "api", actor: str = ""
+) -> SubmitResult:
+    """Record ``changes``; schedule the timed re-enables of the winners. Answers the submit result.
+
+    ``actor`` (an API token's or webhook secret's name, an operator) is kept in the change history."""
     from workers.submit import SubmitResult
 
     if not changes:
         return SubmitResult(accepted=0, superseded=0, outcomes=[])
-    result = _submit(changes, producer)
+    result = _submit(changes, producer, actor)
     due = [
         (change, outcome.version)
         for change, outcome in zip(changes, result.outcomes, strict=True)

@@ -286,8 +286,8 @@ SETTING_NOTES: dict[str, str] = {
     "worker_processes": "`dramatiq --processes` of the Procfile's worker",
     "worker_threads": "`dramatiq --threads` of the Procfile's worker",
     "api_tokens": "`POST /v1/changes` bearer tokens, `[name=]scope:token` (scope `*` or `398\\|399`), comma-separated",
-    "operator_tokens": "`/v1/operations/...` bearer tokens (populate, reset, create items), `[name=]scope:token`; "
-    "unset = that API refuses all",
+    "operator_tokens": "operator bearer tokens, `[name=]scope:token`: `/v1/operations/...`, the history API, "
+    "the console login",
     "square_signature_keys": "Square signature keys, comma-separated",
     "square_notification_url": "the exact URL of the Square subscription (part of the signed content)",
     "shopify_webhook_secrets": "Shopify app secrets, comma-separated",
@@ -295,6 +295,9 @@ SETTING_NOTES: dict[str, str] = {
     "webhook_max_body_bytes": "largest accepted body (413 above)",
     "webhook_tolerance_s": "Standard Webhooks timestamp tolerance, either way",
     "dedupe_ttl_s": "how long a source event id is remembered for duplicate detection",
+    "history_max_per_business": "entries kept per business in the change history (`history:B`); 0 = off",
+    "console_users": "`/console` users, `name:bcrypt-hash`, comma-separated",
+    "console_session_ttl_s": "a console login ends after this long without a request",
     "dead_letter_retention_days": "open dead letters older than this are removed by the scheduler (days)",
     "max_targets_per_request": "most targets (entity ids x stores) one request may expand into (413 above)",
     "max_until_days": "furthest ahead a timed re-enable (`until`) may lie, in days",

@@ -24,6 +24,9 @@ A replayed record leaves the open list and the per-code counts, and stays readab
 ``dlq show`` for 7 days with ``replayed_at_ms`` set. ``drop`` removes it outright; its targets
 stay set aside until a newer change for them arrives.
 
+The rules live in :mod:`workers.dlq_actions`, shared with the console; both append the replay or
+drop to the change history with who did it.
+
 Nothing here prints a secret: records hold klikit request bodies and scrubbed reasons only.
 """
 
@@ -36,18 +39,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from workers import dlq_actions
 from workers.deadletters import DeadLetter
+from workers.dlq_actions import CONFLICT, REPLAYED_KEEP_S
 from workers.flush import auth_block_key
 from workers.ledger import now_ms
-from workers.publish import PUBLISH_OPERATION
 from workers.runtime import Runtime, runtime
 from workers.status import ago
 
 dlq_app = typer.Typer(help="Dead letters: list, show, replay, drop.", no_args_is_help=True)
 credentials_app = typer.Typer(help="klikit credential health.", no_args_is_help=True)
 
-CONFLICT = "state_idempotency_conflict"
-REPLAYED_KEEP_S = 7 * 24 * 3600
+__all__ = ["CONFLICT", "REPLAYED_KEEP_S", "credentials_app", "dlq_app"]
 #: Exit code of a refused replay (a conflict without --new-key).
 EXIT_NEEDS_NEW_KEY = 2
 
@@ -130,59 +133,17 @@ def replay_command(
     ] = False,
 ) -> None:
     """Put a dead letter's work back into the pipeline, then mark it replayed."""
-    from workers import actors
-
     rt = runtime()
     console = _console()
     record = _get(rt, dead_letter_id)
-    if record.replayed_at_ms:
-        console.print(f"[yellow]{record.id} was already replayed; nothing to do[/yellow]")
-        raise typer.Exit(code=1)
-    b = record.business_id
-    if record.error_code == CONFLICT and not new_key:
-        console.print(
-            f"[red]{record.id} is a {CONFLICT}: klikit holds a different request under key "
-            f"{record.idempotency_key}. Replaying it under the same key would fail again; "
-            "replay with --new-key.[/red]"
-        )
-        raise typer.Exit(code=EXIT_NEEDS_NEW_KEY)
-    if b is None:
-        console.print(f"[red]{record.id} names no business: nothing to replay; drop it with `menusync dlq drop`[/red]")
-        raise typer.Exit(code=1)
-    if record.targets:
-        back = rt.ledger.unblock(b, [(t, v) for t, v in record.targets], new_key=new_key)
-        actors.nudge([b])
-        superseded = len(record.targets) - back
-        console.print(
-            f"replayed {record.id}: {back} target(s) pending again"
-            + (" under a new idempotency key" if new_key else "")
-            + (f", {superseded} already superseded by newer changes" if superseded else "")
-            + f"; flush of business {b} nudged"
-        )
-    elif record.operation == PUBLISH_OPERATION or record.actor == "publish_business":
-        _replay_publish(rt, record, b)
-        console.print(f"replayed {record.id}: publish of business {b} scheduled (new generation)")
-    else:
-        actors.nudge([b])
-        console.print(f"replayed {record.id}: flush of business {b} nudged")
-    if rt.redis.get(auth_block_key(rt, b)):
-        console.print(
-            f"[yellow]business {b}'s credential is still blocked: flushes stay stopped until "
-            f"`menusync credentials clear {b}`[/yellow]"
-        )
-    if not rt.dead_letters.mark_replayed(record, now_ms(), REPLAYED_KEEP_S):
-        console.print(f"[yellow]{record.id} was replayed or dropped meanwhile by someone else[/yellow]")
-
-
-def _replay_publish(rt: Runtime, record: DeadLetter, business_id: int) -> None:
-    from workers import actors
-    from workers.publish_state import ALL_STORES, PublishTracker
-
-    body = record.body if isinstance(record.body, dict) else {}
-    stores = [f"{s['brandID']}:{s['branchID']}" for s in body.get("stores", []) if isinstance(s, dict)]
-    tracker = PublishTracker(rt.redis, rt.keys, business_id)
-    if tracker.touch(stores or [ALL_STORES], rt.settings.publish_quiet_ms):
-        actors.send_publish(business_id, 0)
+    result = dlq_actions.replay(rt, record, new_key=new_key, actor=_os_user(), source="cli")
+    if not result.ok:
+        style = "yellow" if result.status == "not_open" else "red"
+        console.print(f"[{style}]{result.message}[/{style}]")
+        raise typer.Exit(code=EXIT_NEEDS_NEW_KEY if result.status == "needs_new_key" else 1)
+    console.print(result.message)
+    for warning in result.warnings:
+        console.print(f"[yellow]{warning}[/yellow]")
 
 
 @dlq_app.command("drop")
@@ -190,10 +151,20 @@ def drop_command(dead_letter_id: Annotated[str, typer.Argument(help="Dead-letter
     """Forget a dead letter. Its targets stay set aside until a newer change for them arrives."""
     rt = runtime()
     record = _get(rt, dead_letter_id)
-    if not rt.dead_letters.drop(record.id):
-        _console().print(f"[yellow]{record.id} was replayed or dropped meanwhile[/yellow]")
+    result = dlq_actions.drop(rt, record, actor=_os_user(), source="cli")
+    if not result.ok:
+        _console().print(f"[yellow]{result.message}[/yellow]")
         raise typer.Exit(code=1)
-    _console().print(f"dropped {record.id} ({record.error_code}, {len(record.targets)} target(s))")
+    _console().print(result.message)
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return ""
 
 
 @credentials_app.command("clear")

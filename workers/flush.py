@@ -31,6 +31,7 @@ from klikit.errors import (
     NotEnvelopeError,
 )
 from klikit.paths import OPERATIONS
+from workers import history
 from workers.breaker import Breaker
 from workers.budget import RateBudget
 from workers.deadletters import DeadLetter
@@ -266,6 +267,7 @@ def _flush_round(
         succeeded.update(key for key, _ in call.targets)
         ready = [(key, version) for key, version in call.targets if succeeded[key] == carriers[key]]
         ages = rt.ledger.mark_applied(business_id, ready)
+        history.on_applied(rt, business_id, ready, response.request_id, call.idempotency_key)
         for age in ages:
             if age >= 0:
                 CHANGE_TO_APPLIED.observe(age / 1000)
@@ -300,6 +302,7 @@ def _dead_letter_call(
         )
     )
     rt.ledger.mark_dead(business_id, call.targets, record.id)
+    history.on_dead(rt, business_id, call.targets, error.code, record.id)
     rt.failures.clear(call.idempotency_key)
     DEAD_LETTERS.labels(code=error.code).inc()
     log.error(
@@ -327,5 +330,6 @@ def _dead_letter_rows(rt: Runtime, business_id: int, rows: Sequence[PendingRow],
         )
     )
     rt.ledger.mark_dead(business_id, targets, record.id)
+    history.on_dead(rt, business_id, targets, code, record.id)
     DEAD_LETTERS.labels(code=code).inc()
     log.error("targets dead-lettered", business_id=business_id, dead_letter_id=record.id, code=code, reason=reason)

@@ -8,6 +8,7 @@ Layout, per business ``B`` under the key prefix::
     nonce:B     hash target -> replay nonce       stats:B  hash recorded/superseded/applied/dead
     suspect:B   zset target -> ms after which an ambiguous write of it is repeated
     drift:B     hash target -> "version|repairs|last ms": recent drift repairs at that version
+    history:B   stream of who changed what, when (``workers.history``), appended by the record script
 
 Every state change is one Lua script, so that concurrent producers and flushes
 never interleave a read and a write.
@@ -104,6 +105,10 @@ class Ledger:
         flag_ttl_ms: int = 60_000,
         flush_to_send: set[int] | None = None,
         duplicates: set[int] | None = None,
+        source: str = "",
+        actor: str = "",
+        received_ms: int | None = None,
+        history_max: int = 0,
     ) -> list[str | None]:
         """Record changes; returns per change the version it won with, or ``None`` if it did not.
 
@@ -112,6 +117,10 @@ class Ledger:
 
         A business with a winning change is nudged in the same script (dirty flag set); when no
         flush was scheduled for it, its id is added to ``flush_to_send``: the caller sends one.
+
+        With ``history_max`` > 0 the same script appends one history entry per change (outcome
+        recorded, superseded or duplicate) naming ``source`` and ``actor`` and the receive time
+        ``received_ms`` (default now) to the business's stream capped near ``history_max``.
         """
         if expect_versions is not None and len(expect_versions) != len(changes):
             raise ValueError("expect_versions must match changes one to one")
@@ -120,6 +129,8 @@ class Ledger:
             by_business[change.target.business_id].append(i)
         result: list[str | None] = [None] * len(changes)
         now = now_ms()
+        received = received_ms if received_ms is not None else now
+        source, actor = source[:32], actor[:64]
         record = script(self.r, "record")
         # At most RECORD_CHUNK targets per script call, so one large request never holds Redis for long.
         # Each call compares versions itself (latest wins across chunks) and only the first call that
@@ -131,7 +142,7 @@ class Ledger:
         ]
         for business_id, indexes in chunks:
             k = self._biz_keys(business_id)
-            args: list[Any] = [now, business_id, flag_ttl_ms]
+            args: list[Any] = [now, business_id, flag_ttl_ms, max(0, history_max), source, actor, received]
             for i in indexes:
                 c = changes[i]
                 expect = expect_versions[i] if expect_versions is not None else None
@@ -148,6 +159,7 @@ class Ledger:
                 self.k("businesses"),
                 self.k("flush", "dirty", business_id),
                 self.k("flush", "scheduled", business_id),
+                self.k("history", business_id),
             ]
             *versions, send = record(keys=keys, args=args)
             for i, version in zip(indexes, versions, strict=True):

@@ -16,6 +16,7 @@ import structlog
 
 from config.credentials import CredentialsError
 from klikit.errors import KlikitError
+from workers import history
 from workers.changes import Store
 from workers.deadletters import DeadLetter
 from workers.debounce import FLUSH_POLL_MS, Verdict, decide
@@ -138,6 +139,7 @@ def publish_business_now(
         },
     )
     bound.info("menu published", request_id=response.request_id)
+    history.on_publish(rt, business_id, [s.key() for s in stores], response.request_id, key, "published")
     if not tracker.complete(state.generation):
         # A write landed during the call: publish once more after its quiet period (its read-back follows it).
         again = tracker.state()
@@ -179,4 +181,5 @@ def _dead_letter(
         mapping={"at_ms": now_ms(), "generation": generation, "request_id": record.request_id or "", "outcome": code},
     )
     DEAD_LETTERS.labels(code=code).inc()
+    history.on_publish(rt, business_id, [], record.request_id, key or "", code)
     log.error("publish dead-lettered", business_id=business_id, dead_letter_id=record.id, code=code)

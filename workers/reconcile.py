@@ -28,6 +28,7 @@ import structlog
 
 from klikit.errors import KlikitError
 from klikit.menu_tree import MenuShapeError, MenuSnapshot
+from workers import history
 from workers.changes import Store
 from workers.deadletters import DeadLetter
 from workers.drift import DRIFT, DriftReport, Finding, find_drift
@@ -164,6 +165,16 @@ def _repair(rt: Runtime, business_id: int, outcome: ReconcileOutcome, send_flush
         )
         return
     outcome.repended, outcome.persistent = list(repair.repended), list(repair.persistent)
+    history.append_outcomes(
+        rt.redis,
+        rt.keys,
+        business_id,
+        [(k, "") for k in outcome.repended],
+        "drift_repaired",
+        max_entries=s.history_max_per_business,
+        source="reconcile",
+        detail=outcome.reason,
+    )
     by_target = {f.target: f for f in outcome.report.findings}
     for finding in outcome.report.findings:
         DRIFT_TARGETS.labels(business=str(business_id), level=finding.level, kind=finding.kind).inc()
@@ -209,6 +220,7 @@ def _dead_letter_persistent(rt: Runtime, business_id: int, findings: Sequence[Fi
         )
     )
     rt.ledger.mark_dead(business_id, targets, record.id)
+    history.on_dead(rt, business_id, targets, DRIFT_PERSISTENT, record.id, source="reconcile")
     DEAD_LETTERS.labels(code=DRIFT_PERSISTENT).inc()
     log.error(
         "drift persists after repairs: dead-lettered",

@@ -28,12 +28,18 @@ class SubmitResult:
 
 
 def submit_changes(
-    changes: Sequence[Change], *, expect_versions: Sequence[str | None] | None = None, source: str = "api"
+    changes: Sequence[Change],
+    *,
+    expect_versions: Sequence[str | None] | None = None,
+    source: str = "api",
+    actor: str = "",
+    received_ms: int | None = None,
 ) -> SubmitResult:
     """Record ``changes`` (newest version per target wins) and nudge the flush of each business touched.
 
     ``expect_versions[i]``, when given, records change ``i`` only if its target's desired
     version is still exactly that (timed re-enable: unless a newer change came first).
+    ``source``, ``actor`` (token name, operator) and ``received_ms`` go into the change history.
     """
     from workers.actors import send_flush
 
@@ -43,7 +49,15 @@ def submit_changes(
     to_send: set[int] = set()
     same: set[int] = set()
     versions = rt.ledger.record(
-        changes, expect_versions, flag_ttl_ms=rt.settings.lease_ttl_ms, flush_to_send=to_send, duplicates=same
+        changes,
+        expect_versions,
+        flag_ttl_ms=rt.settings.lease_ttl_ms,
+        flush_to_send=to_send,
+        duplicates=same,
+        source=source,
+        actor=actor,
+        received_ms=received_ms,
+        history_max=rt.settings.history_max_per_business,
     )
     outcomes = [RecordOutcome(won=v is not None, version=v, duplicate=i in same) for i, v in enumerate(versions)]
     accepted = sum(o.won for o in outcomes)

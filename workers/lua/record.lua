@@ -3,16 +3,27 @@
 -- When a change won, it also nudges the business's flush in the same step: it sets the
 -- dirty flag and, if no flush is scheduled, the scheduled flag.
 -- KEYS: 1 desired, 2 dver, 3 cid, 4 aver, 5 pending(zset), 6 seq, 7 stats, 8 dead, 9 businesses,
---       10 flush dirty flag, 11 flush scheduled flag
--- ARGV: 1 now_ms, 2 business_id, 3 flag ttl ms, then groups of 5: target, event_ms, value_json,
+--       10 flush dirty flag, 11 flush scheduled flag, 12 history stream
+-- ARGV: 1 now_ms, 2 business_id, 3 flag ttl ms, 4 history max entries (0: no history),
+--       5 source, 6 actor, 7 received ms, then groups of 5: target, event_ms, value_json,
 --       change_id, expect_version|""
+-- Every change also appends one history entry (workers/history.py: the field set and its bounds)
+-- with its outcome: recorded, superseded or duplicate.
 -- A change with the stored change's event time and value is a duplicate: no new version, no write.
 -- Returns one version per change (the assigned version if it won, "=" for a duplicate, "" if
 -- superseded), then "send" if the caller must send the flush message, "" otherwise.
 local now = tonumber(ARGV[1])
 local out = {}
 local won, lost, same = 0, 0, 0
-for i = 4, #ARGV, 5 do
+local hmax = tonumber(ARGV[4])
+-- One XADD per change, the stream trimmed once at the end (MAXLEN ~ on every XADD costs a third more).
+local function history(target, value, cid, event_ms, outcome, version)
+  if hmax > 0 then
+    redis.call('XADD', KEYS[12], '*', 't', target, 'v', string.sub(value, 1, 512), 'src', ARGV[5],
+      'by', ARGV[6], 'cid', cid, 'ev', event_ms, 'rx', ARGV[7], 'out', outcome, 'ver', version)
+  end
+end
+for i = 8, #ARGV, 5 do
   local target, event_ms, value, cid, expect = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local current = redis.call('HGET', KEYS[2], target)
   local ok = true
@@ -39,18 +50,22 @@ for i = 4, #ARGV, 5 do
     end
     won = won + 1
     table.insert(out, version)
+    history(target, value, cid, ARGV[i + 1], 'recorded', version)
   elseif version == '=' then
     same = same + 1
     table.insert(out, '=')
+    history(target, value, cid, ARGV[i + 1], 'duplicate', current or '')
   else
     lost = lost + 1
     table.insert(out, '')
+    history(target, value, cid, ARGV[i + 1], 'superseded', current or '')
   end
 end
 if won > 0 then redis.call('HINCRBY', KEYS[7], 'recorded', won) end
 if lost > 0 then redis.call('HINCRBY', KEYS[7], 'superseded', lost) end
 if same > 0 then redis.call('HINCRBY', KEYS[7], 'duplicate', same) end
 redis.call('SADD', KEYS[9], ARGV[2])
+if hmax > 0 then redis.call('XTRIM', KEYS[12], 'MAXLEN', '~', hmax) end
 local send = ''
 if won > 0 then
   local ttl = tonumber(ARGV[3])
