@@ -47,7 +47,9 @@ class Settings(BaseSettings):
 
     # Flush
     flush_window_ms: int = 100
-    lease_ttl_ms: int = 60_000
+    lease_ttl_ms: int = 10_000
+    """Per-business lease TTL (flush lease, publish guard): renewed every TTL/3 while held, so a
+    crashed holder stalls its business at most this long."""
     enable_batch_size: int = 500
     retry_max_age_s: float = 600.0
     """Age of a failing write after which it is dead-lettered instead of retried."""

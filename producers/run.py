@@ -218,7 +218,8 @@ SETTING_NOTES: dict[str, str] = {
     "klikit_incall_min_backoff_s": "first in-call backoff",
     "klikit_incall_max_backoff_s": "largest in-call backoff",
     "flush_window_ms": "wait after the first pending change so that a burst rides one flush",
-    "lease_ttl_ms": "per-business flush lease TTL (renewed before every call)",
+    "lease_ttl_ms": "per-business lease TTL (flush lease, publish guard), renewed every TTL/3 while held: "
+    "a crashed holder stalls its business at most this long",
     "enable_batch_size": "most ids in one bulk enable call",
     "retry_max_age_s": "a write still failing transiently after this long is dead-lettered",
     "retry_min_backoff_ms": "worker retry backoff, first step (exponential, full jitter)",

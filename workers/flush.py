@@ -6,6 +6,13 @@ outcome (design.md section 4). It loops until nothing is pending and no nudge
 arrived meanwhile. Transient failures and 429s end it with :class:`FlushDeferred`
 (a :class:`dramatiq.Retry` carrying the delay); the retry re-plans what is still
 pending, so an unchanged write goes again under the same Idempotency-Key.
+
+The lease is renewed by a heartbeat thread every TTL/3 while the flush runs, and checked
+(token compared in Lua) just before every attempt of every write (:class:`WriteFence`): a
+flush that lost its lease writes nothing more and hands over to a retry. A flush that finds
+the lease taken makes sure one flush message waits for its expiry (:func:`_take_lease`), so
+a SIGKILLed holder's business flushes again about one TTL later. On SIGTERM the flush stops
+before its next write and releases the lease at once (:data:`workers.shutdown.WORKER_STOPPING`).
 """
 
 from __future__ import annotations
@@ -31,13 +38,14 @@ from workers.breaker import Breaker
 from workers.budget import RateBudget
 from workers.deadletters import DeadLetter
 from workers.errors import FlushDeferred, UnreadablePayload
-from workers.lease import BusinessLease
+from workers.lease import BusinessLease, LeaseLost
 from workers.ledger import PendingRow, now_ms
 from workers.metrics import CHANGE_TO_APPLIED, CHANGES_PER_CALL, DEAD_LETTERS, KLIKIT_CALLS, RETRIES
 from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
 from workers.planner import PlanContext, PlannedCall, plan_calls
 from workers.publish_state import ALL_STORES, PublishTracker
 from workers.runtime import Runtime
+from workers.shutdown import WORKER_STOPPING
 
 log = structlog.get_logger("menusync.flush")
 
@@ -45,6 +53,8 @@ log = structlog.get_logger("menusync.flush")
 MAX_INLINE_BUDGET_WAIT_MS = 2_000
 #: Rounds of one flush at most, so a stream of edits cannot pin a worker thread forever.
 MAX_ROUNDS = 50
+#: A flush waiting for a taken lease runs this long after the lease would expire unrenewed.
+LEASE_WATCH_SLACK_MS = 50
 
 
 #: Failures after which klikit may still apply the write late (the request may have reached it).
@@ -58,6 +68,27 @@ class RoundResult:
     stop: bool = False
     suspect_delay_ms: int | None = None
     """Set when a write's outcome was unknown: flush again after this delay to repeat it."""
+    defer_reason: str = "transient"
+
+
+class WriteFence:
+    """Runs just before every attempt of one klikit write: the flush lease must still be ours.
+
+    ``attempts_sent`` counts the attempts that went out, so that a lease lost between
+    in-call retries (an earlier attempt may still land) can be told from one lost before
+    anything was sent.
+    """
+
+    def __init__(self, lease: BusinessLease) -> None:
+        self.lease = lease
+        self.attempts_sent = 0
+
+    def __repr__(self) -> str:
+        return f"WriteFence({self.lease!r}, attempts_sent={self.attempts_sent})"
+
+    def __call__(self) -> None:
+        self.lease.ensure_held()
+        self.attempts_sent += 1
 
 
 def read_business_id(value: object) -> int:
@@ -98,33 +129,55 @@ def flush_business_now(
     if wait:
         _defer(rt, business_id, wait, "breaker_open")
     lease = BusinessLease(rt.redis, rt.keys, business_id, s.lease_ttl_ms)
-    if not lease.acquire():
+    if not _take_lease(lease, business_id, send_flush_later):
         return  # the holder sees the dirty flag the nudge set, and flushes again
     rt.redis.delete(lease.dirty_key)
     budget = rt.budget(business_id)
     tracker = PublishTracker(rt.redis, rt.keys, business_id)
-    defer_ms: int | None = None
+    defer: tuple[int, str] | None = None
     try:
-        for _ in range(MAX_ROUNDS):
-            rt.ledger.repend_due_suspects(business_id)
-            rows = rt.ledger.pending(business_id)
-            result = _flush_round(rt, business_id, rows, lease, budget, breaker, tracker, send_publish)
-            if result.suspect_delay_ms is not None:
-                send_flush_later(business_id, result.suspect_delay_ms)
-            if result.stop:
-                return
-            if result.defer_ms is not None:
-                defer_ms = result.defer_ms
-                break
-            if (not rows or not result.progressed) and lease.try_release():
-                return
+        with lease.keep_alive():  # renewed every TTL/3 while this flush runs, however slow klikit is
+            for _ in range(MAX_ROUNDS):
+                rt.ledger.repend_due_suspects(business_id)
+                rows = rt.ledger.pending(business_id)
+                result = _flush_round(rt, business_id, rows, lease, budget, breaker, tracker, send_publish)
+                if result.suspect_delay_ms is not None:
+                    send_flush_later(business_id, result.suspect_delay_ms)
+                if result.stop:
+                    return
+                if result.defer_ms is not None:
+                    defer = (result.defer_ms, result.defer_reason)
+                    break
+                if (not rows or not result.progressed) and lease.try_release():
+                    return
+    except LeaseLost:
+        # Another worker may hold the lease now: write nothing more; a retry looks again shortly.
+        defer = (s.flush_window_ms, "lease_lost")
     finally:
-        if defer_ms is not None or lease.token is not None:
-            lease.release_now()
-    if defer_ms is not None:
-        _defer(rt, business_id, defer_ms, "transient")
+        if lease.token is not None:
+            lease.release()
+    if defer is not None:
+        _defer(rt, business_id, *defer)
     # MAX_ROUNDS reached with work left: hand over to a fresh message rather than hog the thread.
     _defer(rt, business_id, s.flush_window_ms, "yield")
+
+
+def _take_lease(lease: BusinessLease, business_id: int, send_flush_later: Callable[[int, int], None]) -> bool:
+    """Acquire the flush lease; if it is taken, make sure one flush waits for its expiry.
+
+    A live holder keeps renewing its lease and flushes what the nudges added (dirty flag); a
+    dead one stops renewing, and the waiting flush takes over as soon as the lease is gone.
+    """
+    for _ in range(2):
+        if lease.acquire():
+            return True
+        remaining = lease.watch()
+        if remaining is None:
+            return False  # another flush already waits for this lease
+        if remaining > 0:
+            send_flush_later(business_id, remaining + LEASE_WATCH_SLACK_MS)
+            return False
+    return False
 
 
 def _defer(rt: Runtime, business_id: int, delay_ms: int, reason: str) -> None:
@@ -171,7 +224,10 @@ def _flush_round(
     carriers = Counter(key for call in calls for key, _ in call.targets)
     succeeded: Counter[str] = Counter()
     for call in calls:
-        lease.renew()
+        if WORKER_STOPPING.is_set():
+            # The worker is stopping: hand the rest over now (the lease is released at once).
+            result.defer_ms, result.defer_reason = s.flush_window_ms, "shutdown"
+            return result
         wait = budget.take()
         while wait:
             if wait > MAX_INLINE_BUDGET_WAIT_MS:
@@ -185,10 +241,21 @@ def _flush_round(
             idempotency_key=call.idempotency_key,
             targets=len(call.targets),
         )
+        fence = WriteFence(lease)
         try:
             response = client.send(
-                call.operation, body=call.body, path_id=call.path_id, idempotency_key=call.idempotency_key
+                call.operation,
+                body=call.body,
+                path_id=call.path_id,
+                idempotency_key=call.idempotency_key,
+                before_attempt=fence,
             )
+        except LeaseLost:
+            if fence.attempts_sent:
+                # An earlier attempt failed and may still land late: repeat these targets later.
+                due = now_ms() + s.ambiguous_write_settle_ms
+                rt.ledger.mark_suspect(business_id, [key for key, _ in call.targets], due)
+            raise
         except ClientUsageError as usage:
             # The client refused to send (a planner bug, not klikit's answer): never retried.
             error = KlikitError(str(usage), code="client_usage_error")

@@ -35,3 +35,6 @@ WRITE_TO_PUBLISH = Histogram(
     buckets=(0.5, 1, 2, 3, 3.5, 4, 5, 7.5, 10, 20, 30, 60),
 )
 UNREADABLE_MESSAGES = Counter("menusync_unreadable_messages_total", "Messages dead-lettered unread.", ["actor"])
+LEASE_LOST = Counter(
+    "menusync_lease_lost_total", "Leases lost while their holder still worked (it stopped writing).", ["kind"]
+)

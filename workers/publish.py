@@ -22,7 +22,7 @@ from workers.debounce import FLUSH_POLL_MS, Verdict, decide
 from workers.errors import FlushDeferred
 from workers.flush import auth_block_key
 from workers.idempotency import idempotency_key
-from workers.lease import BusinessLease
+from workers.lease import BusinessLease, Lease
 from workers.ledger import now_ms
 from workers.metrics import DEAD_LETTERS, KLIKIT_CALLS, PUBLISHES, RETRIES, WRITE_TO_PUBLISH
 from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
@@ -82,12 +82,15 @@ def publish_business_now(rt: Runtime, business_id: int, send_publish: Callable[[
     bound = log.bind(business_id=business_id, generation=state.generation, idempotency_key=key, stores=len(stores))
     last_write = int(tracker.raw().get("last_write", 0) or 0)
     # At most one publish per business in flight, even if the sweeper re-sent the message.
-    in_flight = rt.keys("publish", "in_flight", business_id)
-    if not rt.redis.set(in_flight, 1, nx=True, px=s.lease_ttl_ms):
+    # The guard is a lease with a heartbeat: held however long klikit takes, gone within a TTL if we die.
+    guard_key = rt.keys("publish", "in_flight", business_id)
+    in_flight = Lease(rt.redis, guard_key, s.lease_ttl_ms, kind="publish", business_id=business_id)
+    if not in_flight.acquire():
         send_publish(business_id, FLUSH_POLL_MS)
         return
     try:
-        response = rt.client(business_id).send(PUBLISH_OPERATION, body=body, idempotency_key=key)
+        with in_flight.keep_alive():
+            response = rt.client(business_id).send(PUBLISH_OPERATION, body=body, idempotency_key=key)
     except KlikitError as error:
         action = classify(error)
         KLIKIT_CALLS.labels(operation=PUBLISH_OPERATION, outcome=action.value).inc()
@@ -112,7 +115,7 @@ def publish_business_now(rt: Runtime, business_id: int, send_publish: Callable[[
             rt.redis.set(auth_block_key(rt, business_id), error.code)
         return
     finally:
-        rt.redis.delete(in_flight)
+        in_flight.release()
     KLIKIT_CALLS.labels(operation=PUBLISH_OPERATION, outcome="applied").inc()
     PUBLISHES.labels(outcome="applied").inc()
     rt.failures.clear(key)
