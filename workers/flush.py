@@ -181,8 +181,10 @@ def _take_lease(lease: BusinessLease, business_id: int, send_flush_later: Callab
 
 
 def _defer(rt: Runtime, business_id: int, delay_ms: int, reason: str) -> None:
-    # Keep the "flush scheduled" flag alive across the delay, so nudges meanwhile don't pile up messages.
-    rt.redis.set(rt.keys("flush", "scheduled", business_id), now_ms(), px=delay_ms + rt.settings.lease_ttl_ms)
+    # Keep the "flush scheduled" flag alive across the delay, so nudges meanwhile don't pile up messages;
+    # its value is when the retry is due (the sweeper stops trusting it once that is long past).
+    due = now_ms() + delay_ms
+    rt.redis.set(rt.keys("flush", "scheduled", business_id), due, px=delay_ms + rt.settings.lease_ttl_ms)
     RETRIES.labels(reason=reason).inc()
     log.info("flush deferred", business_id=business_id, delay_ms=delay_ms, reason=reason)
     raise FlushDeferred(f"business {business_id}: {reason}", delay=delay_ms)
