@@ -226,7 +226,9 @@ SETTING_NOTES: dict[str, str] = {
     "retry_max_backoff_ms": "worker retry backoff, cap",
     "ambiguous_write_settle_ms": "after a write timed out or lost its connection, when its targets are written again",
     "breaker_threshold": "transient failures in a row that open a business's breaker",
-    "breaker_open_ms": "how long an open breaker holds that business's flushes",
+    "breaker_open_ms": "how long an open breaker holds that business's flushes (doubling per further failure)",
+    "breaker_max_open_ms": "cap of the open time: during a klikit outage one probe call per business per this "
+    "interval, and writes resume at most about this long after klikit recovers",
     "rate_per_minute": "klikit requests per minute per credential (a business may override it)",
     "rate_burst": "burst of the per-credential budget",
     "sweep_interval_s": "how often the scheduler runs the sweeper",

@@ -86,6 +86,18 @@ class DeadLetterStore:
         key = self.k("dlq", "codes", business_id) if business_id is not None else self.k("dlq", "codes")
         return {code: int(n) for code, n in self.r.hgetall(key).items() if int(n) > 0}
 
+    def mark_replayed(self, record: DeadLetter, now_ms: int, keep_s: int) -> None:
+        """Take a record out of the open list and the counts; keep it readable ``keep_s`` with ``replayed_at_ms``."""
+        replayed = record.model_copy(update={"replayed_at_ms": now_ms})
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(self.k("dlq", "item", record.id), replayed.model_dump_json(), ex=keep_s)
+        pipe.zrem(self.k("dlq", "index"), record.id)
+        pipe.hincrby(self.k("dlq", "codes"), record.error_code, -1)
+        if record.business_id is not None:
+            pipe.zrem(self.k("dlq", "business", record.business_id), record.id)
+            pipe.hincrby(self.k("dlq", "codes", record.business_id), record.error_code, -1)
+        pipe.execute()
+
     def drop(self, dead_letter_id: str) -> bool:
         record = self.get(dead_letter_id)
         if record is None:
@@ -112,11 +124,18 @@ class FailureLog:
         self.k = keys
         self.ttl_s = ttl_s
 
-    def record(self, idempotency_key: str, now_ms: int) -> tuple[int, int]:
-        """Count one more failed attempt; returns (attempts, first failure ms)."""
+    def record(self, idempotency_key: str, now_ms: int, *, restart_clock: bool = False) -> tuple[int, int]:
+        """Count one more failed attempt; returns (attempts, first failure ms).
+
+        ``restart_clock`` (during a klikit outage) makes this failure the first one, so that the
+        write's age towards ``retry_max_age_s`` counts from now.
+        """
         key = self.k("failures", idempotency_key)
         pipe = self.r.pipeline(transaction=True)
-        pipe.hsetnx(key, "first", now_ms)
+        if restart_clock:
+            pipe.hset(key, "first", now_ms)
+        else:
+            pipe.hsetnx(key, "first", now_ms)
         pipe.hincrby(key, "attempts", 1)
         pipe.hset(key, "last", now_ms)
         pipe.expire(key, self.ttl_s)

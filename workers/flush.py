@@ -41,6 +41,7 @@ from workers.errors import FlushDeferred, UnreadablePayload
 from workers.lease import BusinessLease, LeaseLost
 from workers.ledger import PendingRow, now_ms
 from workers.metrics import CHANGE_TO_APPLIED, CHANGES_PER_CALL, DEAD_LETTERS, KLIKIT_CALLS, RETRIES
+from workers.outage import repend_transient_dead_letters
 from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
 from workers.planner import PlanContext, PlannedCall, plan_calls
 from workers.publish_state import ALL_STORES, PublishTracker
@@ -69,6 +70,7 @@ class RoundResult:
     suspect_delay_ms: int | None = None
     """Set when a write's outcome was unknown: flush again after this delay to repeat it."""
     defer_reason: str = "transient"
+    applied_any: bool = False
 
 
 class WriteFence:
@@ -124,7 +126,7 @@ def flush_business_now(
         _dead_letter_rows(rt, business_id, rt.ledger.pending(business_id), "credentials_missing", str(exc))
         rt.redis.delete(rt.keys("flush", "scheduled", business_id))
         return
-    breaker = Breaker(rt.redis, rt.keys, business_id, s.breaker_threshold, s.breaker_open_ms)
+    breaker = Breaker(rt.redis, rt.keys, business_id, s.breaker_threshold, s.breaker_open_ms, s.breaker_max_open_ms)
     wait = breaker.remaining_ms()
     if wait:
         _defer(rt, business_id, wait, "breaker_open")
@@ -135,12 +137,18 @@ def flush_business_now(
     budget = rt.budget(business_id)
     tracker = PublishTracker(rt.redis, rt.keys, business_id)
     defer: tuple[int, str] | None = None
+    dead_letters_checked = False
     try:
         with lease.keep_alive():  # renewed every TTL/3 while this flush runs, however slow klikit is
             for _ in range(MAX_ROUNDS):
                 rt.ledger.repend_due_suspects(business_id)
                 rows = rt.ledger.pending(business_id)
                 result = _flush_round(rt, business_id, rows, lease, budget, breaker, tracker, send_publish)
+                if result.applied_any and not dead_letters_checked:
+                    # klikit takes this business's writes: bring back what an outage dead-lettered.
+                    dead_letters_checked = True
+                    if repend_transient_dead_letters(rt, business_id, send_publish):
+                        result.progressed = True
                 if result.suspect_delay_ms is not None:
                     send_flush_later(business_id, result.suspect_delay_ms)
                 if result.stop:
@@ -225,6 +233,8 @@ def _flush_round(
     # A target is applied only once every call carrying it has succeeded (see the planner).
     carriers = Counter(key for call in calls for key, _ in call.targets)
     succeeded: Counter[str] = Counter()
+    # During a klikit outage the first call is a single-attempt probe; the rest wait for its answer.
+    probing = breaker.outage_since_ms() is not None
     for call in calls:
         if WORKER_STOPPING.is_set():
             # The worker is stopping: hand the rest over now (the lease is released at once).
@@ -251,6 +261,7 @@ def _flush_round(
                 path_id=call.path_id,
                 idempotency_key=call.idempotency_key,
                 before_attempt=fence,
+                attempts=1 if probing else None,
             )
         except LeaseLost:
             if fence.attempts_sent:
@@ -280,17 +291,23 @@ def _flush_round(
                 rt.ledger.mark_suspect(business_id, [key for key, _ in call.targets], now_ms() + settle)
                 result.suspect_delay_ms = settle + 50
             if action is Action.RETRY:
-                breaker.failure()
-                attempts, first = rt.failures.record(call.idempotency_key, now_ms())
-                if now_ms() - first >= s.retry_max_age_s * 1000:
+                trip = breaker.failure()
+                outage = trip.outage_since_ms is not None
+                # While klikit is down for this business nothing ages out: the write's clock restarts.
+                attempts, first = rt.failures.record(call.idempotency_key, now_ms(), restart_clock=outage)
+                if not outage and now_ms() - first >= s.retry_max_age_s * 1000:
                     _dead_letter_call(rt, business_id, call, error, attempts, first)
                     result.progressed = True
                     continue
-                delay = backoff_ms(
+                delay = trip.open_ms or backoff_ms(
                     attempts, min_ms=s.retry_min_backoff_ms, max_ms=s.retry_max_backoff_ms, rand=random.random()
                 )
                 result.defer_ms = delay if result.defer_ms is None else min(result.defer_ms, delay)
                 bound.warning("klikit write failed, will retry", attempts=attempts, delay_ms=delay)
+                if outage:
+                    # One probe per open window: the other writes wait (coalescing) until klikit answers.
+                    result.defer_ms, result.defer_reason = trip.open_ms or delay, "breaker_open"
+                    return result
                 continue
             _dead_letter_call(rt, business_id, call, error, getattr(error, "attempts", 1) or 1, now_ms())
             result.progressed = True
@@ -309,7 +326,8 @@ def _flush_round(
             if age >= 0:
                 CHANGE_TO_APPLIED.observe(age / 1000)
         breaker.success()
-        result.progressed = True
+        probing = False
+        result.progressed = result.applied_any = True
         bound.info("klikit write applied", request_id=response.request_id, attempts=response.attempts)
         store_keys = [store.key() for store in call.stores] or [ALL_STORES]
         if tracker.touch(store_keys, s.publish_quiet_ms):

@@ -7,7 +7,7 @@ web app serves them on ``/metrics``.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 CHANGES_RECORDED = Counter("menusync_changes_recorded_total", "Changes that won in the ledger.", ["source"])
 CHANGES_SUPERSEDED = Counter(
@@ -37,4 +37,10 @@ WRITE_TO_PUBLISH = Histogram(
 UNREADABLE_MESSAGES = Counter("menusync_unreadable_messages_total", "Messages dead-lettered unread.", ["actor"])
 LEASE_LOST = Counter(
     "menusync_lease_lost_total", "Leases lost while their holder still worked (it stopped writing).", ["kind"]
+)
+KLIKIT_OUTAGE_SECONDS = Gauge(
+    "menusync_klikit_outage_seconds",
+    "How long the business's klikit outage (breaker open, not yet closed by a success) has lasted; 0: none.",
+    ["business"],
+    multiprocess_mode="livemostrecent",
 )

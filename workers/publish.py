@@ -16,6 +16,7 @@ import structlog
 
 from config.credentials import CredentialsError
 from klikit.errors import KlikitError
+from workers.breaker import Breaker
 from workers.changes import Store
 from workers.deadletters import DeadLetter
 from workers.debounce import FLUSH_POLL_MS, Verdict, decide
@@ -75,7 +76,8 @@ def publish_business_now(rt: Runtime, business_id: int, send_publish: Callable[[
     body = publish_body(stores, credential.provider_ids)
     key = idempotency_key(business_id, PUBLISH_OPERATION, body, f"gen-{state.generation}")
     budget = rt.budget(business_id)
-    wait = budget.take()
+    breaker = Breaker(rt.redis, rt.keys, business_id, s.breaker_threshold, s.breaker_open_ms, s.breaker_max_open_ms)
+    wait = breaker.remaining_ms() or budget.take()  # klikit down for this business: wait with its flushes
     if wait:
         send_publish(business_id, wait)
         return
@@ -102,11 +104,14 @@ def publish_business_now(rt: Runtime, business_id: int, send_publish: Callable[[
             RETRIES.labels(reason="publish_rate_limited").inc()
             raise FlushDeferred(f"publish of {business_id} rate limited", delay=wait_ms) from None
         if action is Action.RETRY:
-            attempts, first = rt.failures.record(key, now_ms())
-            if now_ms() - first < s.retry_max_age_s * 1000:
+            # During a klikit outage of this business nothing ages out, and retries come at its probe pace.
+            outage = breaker.outage_since_ms() is not None
+            attempts, first = rt.failures.record(key, now_ms(), restart_clock=outage)
+            if outage or now_ms() - first < s.retry_max_age_s * 1000:
                 delay = backoff_ms(
                     attempts, min_ms=s.retry_min_backoff_ms, max_ms=s.retry_max_backoff_ms, rand=random.random()
                 )
+                delay = min(delay, s.breaker_max_open_ms) if outage else delay
                 RETRIES.labels(reason="publish_transient").inc()
                 bound.warning("publish failed, will retry", attempts=attempts, delay_ms=delay)
                 raise FlushDeferred(f"publish of {business_id} failed transiently", delay=delay) from None

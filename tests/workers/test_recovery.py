@@ -18,9 +18,13 @@ import pytest
 from pipeline_support import BUSINESS, STORES, Pipeline, wait_for
 
 from bench.stack import WORKER_ARGV, ServiceProcess, stack_env, write_credentials
+from config.settings import Settings
 from workers.actors import flush_business
 from workers.changes import Change, Target
 from workers.sweeper import sweep_once
+
+#: Twice the default lease TTL (10 s): a SIGKILLed holder's business must flush again sooner.
+RECOVERY_BOUND_S = 20.0
 
 
 @pytest.fixture
@@ -70,14 +74,15 @@ def _assert_all_published(p: Pipeline, changes: list[Change]) -> None:
 def test_a_worker_sigkilled_mid_call_is_taken_over_within_about_one_lease_ttl(
     make_pipeline: Any, workers: list[ServiceProcess], worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    ttl_s = int(worker_env["MENUSYNC_LEASE_TTL_MS"]) / 1000
-    p: Pipeline = make_pipeline(start=False)
+    # The production default lease TTL (the issue's scenario), not the tests' shorter one.
+    env = {k: v for k, v in worker_env.items() if k != "MENUSYNC_LEASE_TTL_MS"}
+    p: Pipeline = make_pipeline(start=False, lease_ttl_ms=Settings.model_fields["lease_ttl_ms"].default)
     p.sandbox.set_faults(latency_ms=250, writes_only=True)
-    victim = _start_worker(workers, worker_env, tmp_path)
+    victim = _start_worker(workers, env, tmp_path)
     changes = _visibility_changes(40, 1_795_002_000_000)
     p.submit(changes)
     wait_for(lambda: len(p.writes()) >= 3, timeout=20, what="the flush to be under way")
-    _start_worker(workers, worker_env, tmp_path)  # the survivor; it finds the lease taken until it expires
+    _start_worker(workers, env, tmp_path)  # the survivor; it finds the lease taken until it expires
     time.sleep(1.0)
     assert p.rt.redis.exists(p.rt.keys("lease", BUSINESS)), "the victim no longer holds the lease"
     victim.kill()  # SIGKILL, most likely while a 250 ms call is in flight
@@ -91,9 +96,9 @@ def test_a_worker_sigkilled_mid_call_is_taken_over_within_about_one_lease_ttl(
     wait_for(swept_and_settled, timeout=60, interval=0.5, what="the pipeline to recover")
     after = sorted(w["ts"] for w in p.writes() if w["ts"] > killed_at)
     assert after, "nobody wrote after the kill"
-    # A generous bound on behaviour (the bench measures the real figure): with the old 60 s lease
-    # nothing could write for a minute.
-    assert after[0] - killed_at < 3 * ttl_s, f"first write {after[0] - killed_at:.1f}s after the kill"
+    # A generous bound on behaviour (the bench measures the real figure): about one TTL is expected;
+    # with the old 60 s lease nothing could write for a minute.
+    assert after[0] - killed_at < RECOVERY_BOUND_S, f"first write {after[0] - killed_at:.1f}s after the kill"
     _assert_all_published(p, changes)
 
 
