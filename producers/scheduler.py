@@ -6,7 +6,8 @@
   (``expect_versions``: skipped if a newer change for the target came first) and completes them;
 - every ``settings.sweep_interval_s`` it calls ``workers.sweeper.sweep_once()`` when that module
   exists (the safety net for a lost flush nudge);
-- on start and every minute it moves timers claimed long ago by a scheduler that died back to due.
+- on start it moves every claimed timer back to due (the claims of a scheduler that died), and every
+  second those claimed more than ``STALE_CLAIM_MS`` ago (a tick that failed between claim and record).
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ from producers.timers import Timers
 
 log = structlog.get_logger("producers.scheduler")
 
-STALE_CLAIM_MS = 60_000
+#: A claimed timer is recorded within milliseconds; one claimed this long ago was abandoned (fired again).
+STALE_CLAIM_MS = 5_000
+#: How often the loop looks for abandoned claims.
+RECOVER_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ def loop(stop: threading.Event, *, timers: Timers, sweep_interval_s: float, tick
             if sweep is not None and now - last_sweep >= sweep_interval_s:
                 last_sweep = now
                 sweep()
-            if now - last_recover >= STALE_CLAIM_MS / 1000:
+            if now - last_recover >= RECOVER_EVERY_S:
                 last_recover = now
                 timers.recover(_now_ms(), STALE_CLAIM_MS)
         except (redis.ConnectionError, redis.TimeoutError) as exc:

@@ -3,7 +3,8 @@
 Per business: changes pending and applied (ledger stats), the age of the oldest pending
 change, the last publish and its outcome (``publish:last:B``, or a newer publish dead
 letter), the publish due (``publish:B``), dead letters by code, credential health
-(``credential:blocked:B``), whether a flush holds the lease.
+(``credential:blocked:B``), whether a flush holds the lease, and how long a klikit outage of
+the business has lasted (``breaker:B`` ``outage_since``).
 
 Per queue (Dramatiq's Redis broker, namespace ``<prefix>-dramatiq``): messages ready,
 in flight (fetched, not yet acked), delayed (retries and debounce timers), the oldest
@@ -51,6 +52,8 @@ class BusinessStatus:
     dead_letters: dict[str, int]
     credential: str
     flushing: bool
+    klikit_outage_ms: int | None = None
+    """How long klikit has been failing this business's writes (its breaker open); ``None``: no outage."""
 
 
 @dataclass
@@ -96,6 +99,7 @@ def business_status(rt: Runtime, business_id: int, now: int) -> BusinessStatus:
     due = int(publish["due"]) - now if publish.get("due") else None
     first = int(publish["first"]) if publish.get("first") else None
     blocked = r.get(auth_block_key(rt, business_id))
+    outage_since = r.hget(k("breaker", business_id), "outage_since")
     return BusinessStatus(
         business_id=business_id,
         pending=rt.ledger.pending_count(business_id),
@@ -111,6 +115,7 @@ def business_status(rt: Runtime, business_id: int, now: int) -> BusinessStatus:
         dead_letters=rt.dead_letters.counts_by_code(business_id),
         credential=f"blocked: {blocked}" if blocked else "ok",
         flushing=bool(r.exists(k("lease", business_id))),
+        klikit_outage_ms=now - int(outage_since) if outage_since else None,
     )
 
 
@@ -212,6 +217,7 @@ def render(report: StatusReport) -> Group:
         "publish due",
         "dead letters",
         "credential",
+        "klikit",
     ):
         businesses.add_column(column)
     for b in report.businesses:
@@ -233,6 +239,7 @@ def render(report: StatusReport) -> Group:
             dead = f"[red]{dead}[/red]"
         credential = b.credential if b.credential == "ok" else f"[red]{b.credential}[/red]"
         pending = f"{b.pending}{' (flushing)' if b.flushing else ''}"
+        klikit = "ok" if b.klikit_outage_ms is None else f"[red]down {ago(b.klikit_outage_ms)}[/red]"
         businesses.add_row(
             str(b.business_id),
             pending,
@@ -243,9 +250,10 @@ def render(report: StatusReport) -> Group:
             due,
             dead,
             credential,
+            klikit,
         )
     if not report.businesses:
-        businesses.add_row("(none yet)", *[""] * 8)
+        businesses.add_row("(none yet)", *[""] * 9)
     queues = Table(title="queues", expand=False)
     for column in ("queue", "ready", "in flight", "delayed", "oldest delayed", "overdue", "dramatiq dead"):
         queues.add_column(column)

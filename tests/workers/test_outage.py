@@ -15,6 +15,7 @@ from workers.breaker import Breaker
 from workers.changes import Change, Target
 from workers.deadletters import DeadLetter
 from workers.outage import repend_transient_dead_letters
+from workers.status import collect
 
 OUTAGE = {
     "retry_max_age_s": 1.0,
@@ -50,6 +51,8 @@ def test_an_outage_longer_than_the_retry_age_ends_with_the_newest_values_and_no_
         p.submit(changes)
         time.sleep(outage_s / 3)
     assert _breaker(p).outage_since_ms() is not None, "the breaker never saw the outage"
+    [status] = collect(p.rt, BUSINESS).businesses
+    assert status.klikit_outage_ms is not None and status.klikit_outage_ms > 1_000
     p.sandbox.clear_faults()
     recovered = time.time()
     p.wait_settled(timeout=30)
@@ -68,6 +71,7 @@ def test_an_outage_longer_than_the_retry_age_ends_with_the_newest_values_and_no_
         assert state[STORES[0].key()]["item"][str(340 + i)]["visibilities"]["1"] is True  # step 2
         assert state[STORES[1].key()]["item"][str(360 + i)]["enabled"] is False  # step 2
     assert _breaker(p).outage_since_ms() is None
+    assert collect(p.rt, BUSINESS).businesses[0].klikit_outage_ms is None
 
 
 def test_a_permanent_error_during_an_outage_is_dead_lettered_at_once_and_stays(make_pipeline: Any) -> None:
