@@ -73,12 +73,18 @@ class RoundResult:
     applied_any: bool = False
 
 
+class StoppingMidCall(Exception):
+    """The worker is stopping: the in-call retries of the write in hand are given up."""
+
+
 class WriteFence:
     """Runs just before every attempt of one klikit write: the flush lease must still be ours.
 
-    ``attempts_sent`` counts the attempts that went out, so that a lease lost between
-    in-call retries (an earlier attempt may still land) can be told from one lost before
-    anything was sent.
+    It raises :class:`LeaseLost` when the lease is gone, and :class:`StoppingMidCall` before an
+    in-call retry once the worker is stopping (the first attempt was the call in hand; further
+    ones wait for the successor). ``attempts_sent`` counts the attempts that went out, so that
+    a write given up between attempts (an earlier one may still land) can be told from one
+    given up before anything was sent.
     """
 
     def __init__(self, lease: BusinessLease) -> None:
@@ -89,6 +95,8 @@ class WriteFence:
         return f"WriteFence({self.lease!r}, attempts_sent={self.attempts_sent})"
 
     def __call__(self) -> None:
+        if self.attempts_sent and WORKER_STOPPING.is_set():
+            raise StoppingMidCall(f"worker stopping: in-call retries of business {self.lease.business_id} given up")
         self.lease.ensure_held()
         self.attempts_sent += 1
 
@@ -161,6 +169,8 @@ def flush_business_now(
     except LeaseLost:
         # Another worker may hold the lease now: write nothing more; a retry looks again shortly.
         defer = (s.flush_window_ms, "lease_lost")
+    except StoppingMidCall:
+        defer = (s.flush_window_ms, "shutdown")
     finally:
         if lease.token is not None:
             lease.release()
@@ -263,7 +273,7 @@ def _flush_round(
                 before_attempt=fence,
                 attempts=1 if probing else None,
             )
-        except LeaseLost:
+        except (LeaseLost, StoppingMidCall):
             if fence.attempts_sent:
                 # An earlier attempt failed and may still land late: repeat these targets later.
                 due = now_ms() + s.ambiguous_write_settle_ms
