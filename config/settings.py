@@ -74,10 +74,14 @@ class Settings(BaseSettings):
     publish_max_wait_ms: int = 30_000
 
     # Broker
-    heartbeat_timeout_ms: int = 15_000
-    broker_maintenance_chance: int = 10_000
+    heartbeat_timeout_ms: int = 5_000
+    """Redis broker: a worker silent this long is dead and its fetched messages are re-queued. Live
+    workers poll every 100 ms (the Procfile's ``dramatiq_worker_timeout``), so 5 s leaves room; a
+    false alarm only duplicates messages, which the lease and idempotency keys make harmless."""
+    broker_maintenance_chance: int = 50_000
     """Redis broker commands per million that run queue maintenance (re-queueing a dead worker's
-    messages); Dramatiq's default of 1,000 can leave them unclaimed for minutes on a quiet queue."""
+    messages); Dramatiq's default of 1,000 can leave them unclaimed for minutes on a quiet queue,
+    10,000 for 5 s; maintenance is a few cheap commands."""
     worker_processes: int = 2
     worker_threads: int = 8
 

@@ -7,7 +7,8 @@ renews it and it expires within one TTL. Every renewal checks the token in the s
 script (``lease_renew``), so a holder that lost its lease (it expired during a stall, and
 another worker took it) learns so at the next renewal: the lease is marked lost (one log
 line, ``menusync_lease_lost_total``) and the holder's next :meth:`Lease.ensure_held`, which
-runs just before every klikit write, raises :class:`LeaseLost`.
+runs just before every klikit write (token compared in Lua, ``lease_check``), raises
+:class:`LeaseLost`.
 
 The flush lease (:class:`BusinessLease`) adds the business's *dirty* flag: a nudge that
 finds the lease taken sets it and leaves; the holder sees the flag when it tries to release
@@ -71,8 +72,16 @@ class Lease:
         return False
 
     def ensure_held(self) -> None:
-        """The fence before a write: renew now and raise :class:`LeaseLost` unless the lease is still ours."""
-        if not self.renew():
+        """The fence before a write: raise :class:`LeaseLost` unless the lease is still ours (token in Lua).
+
+        It does not extend the lease (the heartbeat does), so that a holder that dies right after
+        a write still frees its business 2/3 to 1 TTL after its last heartbeat, not a full TTL later.
+        """
+        token = self.token
+        if token is None or self.lost.is_set():
+            raise LeaseLost(f"{self.kind} lease of business {self.business_id} lost")
+        if not script(self.r, "lease_check")(keys=[self.key], args=[token]):
+            self._mark_lost()
             raise LeaseLost(f"{self.kind} lease of business {self.business_id} lost")
 
     def release(self) -> None:
