@@ -11,6 +11,9 @@
     Dramatiq's own (60 s, 1,000 per million), RabbitMQ.
 (c) ``lease``: the Redis commands a running flush spends on its lease: heartbeat renewals per second
     (one lease held for ``--lease-s`` with its heartbeat, counted) plus one fence per write attempt.
+(d) ``rolling``: ``--rate`` changes/s over ``--businesses`` businesses while the two workers are
+    restarted in turn every ``--restart-every-s`` (replacement started, then SIGTERM to the old
+    one's main process); measured: p99 change -> write. Target <= 2 s.
 
 Every variant runs in a subprocess of its own (``python -m bench.recovery kill --broker rabbitmq``...),
 because the broker is chosen when ``workers.actors`` is imported. Results: ``bench/results/recovery.json``.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -89,6 +93,8 @@ def run_kill(args: argparse.Namespace) -> dict[str, Any]:
         settings=settings,
     )
     delays: list[float] = []
+    remaining: list[int] = []
+    rng = random.Random(args.seed)
     with stack:
         if args.broker == "rabbitmq":
             stack._env["BROKER_URL"] = AMQP_URL
@@ -115,18 +121,23 @@ def run_kill(args: argparse.Namespace) -> dict[str, Any]:
             submit_changes(_visibility_changes(business, args.changes, trial), source="bench")
             wait_for(lambda: len(writes_since(started)) >= 2, timeout=30, what="the victim's flush")  # noqa: B023
             survivor = ServiceProcess(WORKER_ARGV, env, log_path=stack.workdir / f"survivor-{trial}.log").start()
-            time.sleep(BOOT_S)
+            # Kill at a random phase of the lease heartbeat (it beats every TTL/3 from the flush's start).
+            time.sleep(rng.uniform(0, 10 / 3))
             victim.kill()
             killed = time.time()
+            probe_client = stack.redis()
+            remaining.append(int(probe_client.pttl(stack.k("lease", business))))
+            probe_client.close()
             after = wait_for(lambda: writes_since(killed + 0.05), timeout=60, what="a write after the kill")  # noqa: B023
             delays.append(after[0] - killed)
-            print(f"trial {trial}: kill -> next write {delays[-1]:.2f} s", flush=True)
+            print(f"trial {trial}: lease left {remaining[-1]} ms, kill -> next write {delays[-1]:.2f} s", flush=True)
             stack.wait_settled(120)
             survivor.terminate(timeout=20)
     return {
         "broker": args.broker,
         "trials": len(delays),
         "kill_to_write_s": [round(d, 3) for d in delays],
+        "lease_left_at_kill_ms": remaining,
         "p50_s": percentile(delays, 0.5),
         "p99_s": percentile(delays, 0.99),
         "max_s": max(delays) if delays else None,
@@ -200,6 +211,88 @@ def run_broker(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# -- (d) rolling restart under load --------------------------------------------------------------------
+
+
+def _enable_change(n: int, business: int, store: tuple[int, int], item: int, value: bool) -> Any:
+    from workers.changes import Change, Store, Target
+
+    target = Target(
+        business_id=business,
+        store=Store(brand_id=store[0], branch_id=store[1]),
+        level="item",
+        entity_id=item,
+        field="enabled",
+    )
+    return Change(id=f"r-{n}", target=target, value=value, occurred_at_ms=BASE_MS + n)
+
+
+def run_rolling(args: argparse.Namespace) -> dict[str, Any]:
+    import signal
+    import threading
+
+    from bench.common import change_to_write_latencies, paced
+
+    businesses = bench_business_ids(args.businesses)
+    settings: dict[str, Any] = {**PRODUCTION_TIMINGS, "worker_metrics": False, "log_level": "WARNING"}
+    settings["rate_per_minute"], settings["rate_burst"] = 600_000, 10_000
+    stack = BenchStack(
+        name="recovery-rolling",
+        sandbox_options={"businesses": args.businesses, "stores_per_business": 3, "items_per_business": 200},
+        businesses=businesses,
+        settings=settings,
+    )
+    with stack:
+        stack.adopt_env()
+        from workers.submit import submit_changes
+
+        stack.start_workers(2)
+        stack.start_scheduler()
+        assert stack.sandbox is not None
+        stack.sandbox.clear_calls()
+        rng = random.Random(5)
+        stream: list[tuple[float, tuple[int, tuple[int, int], int, bool]]] = []
+        for n in range(int(args.rate * args.rolling_s)):
+            b = rng.choice(businesses)
+            target = (b, rng.choice(bench_stores(b, 3)), rng.choice(bench_items(b, 200)), n % 2 == 0)
+            stream.append((n / args.rate, target))
+        schedule = [(t, _enable_change(n, *target)) for n, (t, target) in enumerate(stream)]
+        stop = threading.Event()
+        restarts: list[float] = []
+
+        def roll() -> None:
+            victim = 0
+            while not stop.wait(args.restart_every_s):
+                slot = victim % len(stack.workers)
+                old = stack.workers[slot]
+                log = stack.workdir / f"rolled-{victim}.log"
+                stack.workers[slot] = ServiceProcess(old.argv, old.env, log_path=log).start()
+                time.sleep(BOOT_S)  # the replacement is up before the old one is told to stop
+                assert old.proc is not None
+                os.kill(old.proc.pid, signal.SIGTERM)  # as a platform does: to the main process
+                restarts.append(time.time())
+                old.proc.wait(timeout=60)
+                victim += 1
+
+        roller = threading.Thread(target=roll, daemon=True)
+        roller.start()
+        sent = paced(schedule, lambda c: submit_changes([c], source="bench"))
+        stop.set()
+        roller.join(timeout=90)
+        stack.wait_settled(180)
+        latencies = change_to_write_latencies(
+            [(t, b, s, i, v) for t, (_, (b, s, i, v)) in zip(sent, stream, strict=True)], stack.calls()
+        )
+    return {
+        "changes": len(stream),
+        "restarts": len(restarts),
+        "measured": len(latencies),
+        "p50_s": percentile(latencies, 0.5),
+        "p99_s": percentile(latencies, 0.99),
+        "max_s": max(latencies) if latencies else None,
+    }
+
+
 # -- (c) lease renewal cost ----------------------------------------------------------------------------
 
 
@@ -251,6 +344,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     if rabbit:
         broker["rabbitmq"] = _sub("broker", "--broker", "rabbitmq", "--trials", str(args.broker_trials))
     lease = _sub("lease", "--lease-s", str(args.lease_s))
+    rolling = _sub("rolling", "--rolling-s", str(args.rolling_s), "--restart-every-s", str(args.restart_every_s))
     rows = []
     for name, k in kill.items():
         p99 = k["p99_s"]
@@ -269,6 +363,16 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 f"{b['p50_s']:.2f} / {b['max_s']:.2f} s",
             )
         )
+    p99 = rolling["p99_s"]
+    rows.append(
+        row(
+            f"(d) SIGTERM rolling restart every {args.restart_every_s:.0f} s during {args.rate} changes/s: "
+            f"p50 / p99 change -> write ({rolling['restarts']} restarts)",
+            f"{rolling['p50_s']:.2f} / {p99:.2f} s",
+            "p99 <= 2 s",
+            p99 is not None and p99 <= 2.0,
+        )
+    )
     rows.append(
         row("(c) lease renewals per second per active flush (TTL/3 heartbeat)", round(lease["renewals_per_s"], 3))
     )
@@ -287,13 +391,13 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         "description": __doc__.split("\n\n")[0] if __doc__ else "",
         "rows": rows,
         "notes": notes,
-        "raw": {"kill": kill, "broker": broker, "lease": lease},
+        "raw": {"kill": kill, "broker": broker, "lease": lease, "rolling": rolling},
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.recovery", description=__doc__)
-    parser.add_argument("mode", nargs="?", default="all", choices=["all", "kill", "broker", "lease"])
+    parser.add_argument("mode", nargs="?", default="all", choices=["all", "kill", "broker", "lease", "rolling"])
     parser.add_argument("--broker", default="redis", choices=["redis", "rabbitmq"])
     parser.add_argument("--dramatiq-defaults", action="store_true")
     parser.add_argument("--trials", type=int, default=6)
@@ -301,12 +405,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changes", type=int, default=80)
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--lease-s", type=float, default=30.0)
+    parser.add_argument("--businesses", type=int, default=20)
+    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--rolling-s", type=float, default=30.0)
+    parser.add_argument("--restart-every-s", type=float, default=8.0)
+    parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     if args.mode == "all":
         save_result("recovery", run_all(args))
         return 0
-    result = {"kill": run_kill, "broker": run_broker, "lease": run_lease}[args.mode](args)
+    modes = {"kill": run_kill, "broker": run_broker, "lease": run_lease, "rolling": run_rolling}
+    result = modes[args.mode](args)
     if args.out:
         Path(args.out).write_text(json.dumps(result))
     else:
