@@ -43,7 +43,7 @@ class LogContext(dramatiq.Middleware):
 
 
 class ShutdownSignal(dramatiq.Middleware):
-    """Sets ``stopping`` when the worker begins its graceful shutdown; clears it when a worker boots."""
+    """Sets ``stopping`` while the worker shuts down gracefully (cleared once it is down, or a worker boots)."""
 
     def __init__(self, stopping: threading.Event) -> None:
         self.stopping = stopping
@@ -54,6 +54,9 @@ class ShutdownSignal(dramatiq.Middleware):
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         log.info("worker stopping: flushes hand over after the call in hand")
         self.stopping.set()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self.stopping.clear()  # its threads are done; a process that goes on (tests, tools) flushes normally
 
 
 class DeadLetters(dramatiq.Middleware):

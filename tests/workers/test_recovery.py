@@ -155,3 +155,24 @@ def test_sigterm_mid_flush_releases_the_lease_at_once_and_a_successor_finishes(
     _start_worker(workers, worker_env, tmp_path)
     p.wait_settled(timeout=60)
     _assert_all_published(p, changes)
+
+
+def test_a_stopping_worker_gives_up_in_call_retries_and_releases_the_lease(make_pipeline: Any) -> None:
+    # Many in-call attempts with pauses between them: the flush would stay in this call for seconds.
+    p: Pipeline = make_pipeline(klikit_incall_attempts=10, klikit_incall_min_backoff_s=0.2)
+    p.sandbox.set_faults(downstream_rate=1.0, writes_only=True)
+    [change] = _visibility_changes(1, 1_795_002_300_000)
+    p.submit([change])
+    wait_for(lambda: len(p.writes()) >= 1, timeout=20, what="the first attempt")
+    assert p.worker is not None
+    stopping_at = time.monotonic()
+    p.worker.stop(timeout=20_000)  # SIGTERM's graceful path, in process
+    p.worker = None
+    stopped_in = time.monotonic() - stopping_at
+    attempts = len(p.writes())
+    assert attempts < 10, "the in-call retries went on after the worker began to stop"
+    assert stopped_in < 5.0, f"stopping took {stopped_in:.1f}s"
+    assert not p.rt.redis.exists(p.rt.keys("lease", BUSINESS))
+    # An attempt went out and failed: its target is written again later, under a new key.
+    assert p.rt.redis.zscore(p.rt.keys("suspect", BUSINESS), change.target.key()) is not None
+    assert p.rt.ledger.pending_count(BUSINESS) == 1
