@@ -18,12 +18,14 @@ FULL: list[list[str]] = [
     ["bench.receiver"],
     ["bench.throughput"],
     ["bench.lunch_rush"],
+    ["bench.recovery"],
 ]
 QUICK: list[list[str]] = [
     ["bench.burst", "--steady-s", "8"],
     ["bench.receiver", "--requests", "2000", "--open-s", "4", "--api-requests", "100"],
     ["bench.throughput", "--n", "5000"],
     ["bench.lunch_rush", "--scale", "short"],
+    ["bench.recovery", "--trials", "2", "--broker-trials", "1", "--lease-s", "10", "--rolling-s", "12"],
 ]
 
 
