@@ -316,7 +316,7 @@ def _flush_round(
                 bound.warning("klikit write failed, will retry", attempts=attempts, delay_ms=delay)
                 if outage:
                     # One probe per open window: the other writes wait (coalescing) until klikit answers.
-                    result.defer_ms, result.defer_reason = trip.open_ms or delay, "breaker_open"
+                    result.defer_ms, result.defer_reason = delay, "breaker_open"
                     return result
                 continue
             _dead_letter_call(rt, business_id, call, error, getattr(error, "attempts", 1) or 1, now_ms())

@@ -173,10 +173,6 @@ class BusinessLease(Lease):
         self.token = None
         return True
 
-    def release_now(self) -> None:
-        """Release without the dirty check (the flush is handing its work to a retry)."""
-        self.release()
-
     def watch(self) -> int | None:
         """Someone else holds the lease: become the one watcher of its expiry, if nobody is.
 
