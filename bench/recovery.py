@@ -14,6 +14,11 @@
 (d) ``rolling``: ``--rate`` changes/s over ``--businesses`` businesses while the two workers are
     restarted in turn every ``--restart-every-s`` (replacement started, then SIGTERM to the old
     one's main process); measured: p99 change -> write. Target <= 2 s.
+(e) ``outage``: ``--rate`` changes/s over ``--businesses`` businesses while klikit answers every
+    write with 502 for ``--outage-s`` (the retry age ``--retry-age-s`` far shorter); measured:
+    klikit write calls per business per minute during the outage (a small constant), recovery ->
+    every target correct in the published menus (target <= 10 s), writes after recovery against
+    the number of (store, value) groups, dead letters (none).
 
 Every variant runs in a subprocess of its own (``python -m bench.recovery kill --broker rabbitmq``...),
 because the broker is chosen when ``workers.actors`` is imported. Results: ``bench/results/recovery.json``.
@@ -298,6 +303,96 @@ def run_rolling(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# -- (e) a klikit outage under load ---------------------------------------------------------------------
+
+
+def run_outage(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.common import paced
+
+    businesses = bench_business_ids(args.businesses)
+    settings: dict[str, Any] = {**PRODUCTION_TIMINGS, "worker_metrics": False, "log_level": "WARNING"}
+    settings["rate_per_minute"], settings["rate_burst"] = 600_000, 10_000
+    settings["retry_max_age_s"] = args.retry_age_s  # far shorter than the outage: nothing may age out
+    stack = BenchStack(
+        name="recovery-outage",
+        sandbox_options={"businesses": args.businesses, "stores_per_business": 3, "items_per_business": 200},
+        businesses=businesses,
+        settings=settings,
+    )
+    with stack:
+        stack.adopt_env()
+        from workers.submit import submit_changes
+
+        stack.start_workers(2)
+        stack.start_scheduler()
+        sandbox = stack.sandbox
+        assert sandbox is not None
+        rng = random.Random(9)
+        final: dict[tuple[int, tuple[int, int], int], bool] = {}
+        stream: list[tuple[float, Any]] = []
+        for n in range(int(args.rate * args.outage_s)):
+            b = rng.choice(businesses)
+            store, item, value = rng.choice(bench_stores(b, 3)), rng.choice(bench_items(b, 200)), rng.random() < 0.5
+            final[(b, store, item)] = value
+            stream.append((n / args.rate, _enable_change(n, b, store, item, value)))
+        sandbox.clear_calls()
+        sandbox.set_faults(downstream_rate=1.0, writes_only=True)
+        down_at = time.time()
+        paced(stream, lambda c: submit_changes([c], source="bench"))
+        time.sleep(max(0.0, down_at + args.outage_s - time.time()))
+        sandbox.clear_faults()
+        up_at = time.time()
+
+        def wrong() -> int:
+            assert sandbox is not None
+            bad = 0
+            for b in businesses:
+                published = sandbox.state(b)["effective_published"]
+                for (fb, (brand, branch), item), value in final.items():
+                    if fb == b:
+                        row_ = published.get(f"{brand}:{branch}", {}).get("item", {}).get(str(item), {})
+                        bad += row_.get("enabled") is not value
+            return bad
+
+        left = wrong()
+        while left and time.time() - up_at < 120:
+            time.sleep(0.5)
+            left = wrong()
+        correct_after = time.time() - up_at
+        stack.wait_settled(120)
+        calls = sandbox.calls()
+        r = stack.redis()
+        dead = int(r.zcard(stack.k("dlq", "index")))
+        r.close()
+    steady = [c for c in calls if c["method"] == "PATCH" and down_at + 10 <= c["ts"] < up_at]
+    minutes = max(1e-9, (up_at - down_at - 10) / 60)
+    after = [c for c in calls if c["method"] == "PATCH" and c["ts"] >= up_at and c["status"] == 200]
+    groups = {(b, store, value) for (b, store, _), value in final.items()}
+    # Per business: its last successful publish after recovery made its menus right (nothing changed after).
+    published_at: dict[int, float] = {}
+    for c in calls:
+        if c["path"].endswith("/publish") and c["status"] == 200 and c["ts"] >= up_at:
+            published_at[c["business_id"]] = max(published_at.get(c["business_id"], 0.0), c["ts"] - up_at)
+    per_business = sorted(published_at.values())
+    return {
+        "businesses": len(businesses),
+        "outage_s": args.outage_s,
+        "changes": len(stream),
+        "retry_max_age_s": args.retry_age_s,
+        "targets_wrong_at_end": left,
+        "recovery_to_all_correct_s": round(correct_after, 2),
+        "recovery_to_published_per_business_s": {
+            "p50": percentile(per_business, 0.5),
+            "p99": percentile(per_business, 0.99),
+            "max": max(per_business) if per_business else None,
+        },
+        "write_calls_per_business_per_min_during_outage": round(len(steady) / len(businesses) / minutes, 2),
+        "writes_after_recovery": len(after),
+        "writes_lower_bound": len(groups),
+        "dead_letters": dead,
+    }
+
+
 # -- (c) lease renewal cost ----------------------------------------------------------------------------
 
 
@@ -351,6 +446,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         broker["rabbitmq"] = _sub("broker", "--broker", "rabbitmq", "--trials", str(args.broker_trials))
     lease = _sub("lease", "--lease-s", str(args.lease_s))
     rolling = _sub("rolling", "--rolling-s", str(args.rolling_s), "--restart-every-s", str(args.restart_every_s))
+    outage = _sub("outage", "--outage-s", str(args.outage_s))
     rows = []
     for name, k in kill.items():
         p99 = k["p99_s"]
@@ -380,6 +476,25 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             p99 is not None and p99 <= 2.0,
         )
     )
+    name = f"(e) {outage['outage_s']:.0f} s klikit outage (all writes 502) at {args.rate} changes/s, retry age "
+    name += f"{outage['retry_max_age_s']:.0f} s"
+    rows += [
+        row(
+            f"{name}: recovery -> all {outage['changes']:,} changes correct in published menus",
+            f"{outage['recovery_to_all_correct_s']:.2f} s",
+            "<= 10 s",
+            outage["targets_wrong_at_end"] == 0 and outage["recovery_to_all_correct_s"] <= 10,
+        ),
+        row(
+            f"{name}: write calls per business per minute during the outage",
+            outage["write_calls_per_business_per_min_during_outage"],
+        ),
+        row(
+            f"{name}: writes after recovery / (store, value) groups",
+            f"{outage['writes_after_recovery']} / {outage['writes_lower_bound']}",
+        ),
+        row(f"{name}: dead letters", outage["dead_letters"], "0", outage["dead_letters"] == 0),
+    ]
     rows.append(
         row("(c) lease renewals per second per active flush (TTL/3 heartbeat)", round(lease["renewals_per_s"], 3))
     )
@@ -398,13 +513,15 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         "description": __doc__.split("\n\n")[0] if __doc__ else "",
         "rows": rows,
         "notes": notes,
-        "raw": {"kill": kill, "broker": broker, "lease": lease, "rolling": rolling},
+        "raw": {"kill": kill, "broker": broker, "lease": lease, "rolling": rolling, "outage": outage},
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.recovery", description=__doc__)
-    parser.add_argument("mode", nargs="?", default="all", choices=["all", "kill", "broker", "lease", "rolling"])
+    parser.add_argument(
+        "mode", nargs="?", default="all", choices=["all", "kill", "broker", "lease", "rolling", "outage"]
+    )
     parser.add_argument("--broker", default="redis", choices=["redis", "rabbitmq"])
     parser.add_argument("--dramatiq-defaults", action="store_true")
     parser.add_argument("--trials", type=int, default=6)
@@ -417,14 +534,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rolling-s", type=float, default=30.0)
     parser.add_argument("--restart-every-s", type=float, default=8.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--outage-s", type=float, default=120.0)
+    parser.add_argument("--retry-age-s", type=float, default=15.0)
     parser.add_argument("--lease-ttl-ms", type=int, default=None)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     if args.mode == "all":
         save_result("recovery", run_all(args))
         return 0
-    modes = {"kill": run_kill, "broker": run_broker, "lease": run_lease, "rolling": run_rolling}
-    result = modes[args.mode](args)
+    runs = {"kill": run_kill, "broker": run_broker, "lease": run_lease, "rolling": run_rolling, "outage": run_outage}
+    result = runs[args.mode](args)
     if args.out:
         Path(args.out).write_text(json.dumps(result))
     else:

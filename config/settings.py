@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     it late; its targets are written again (new key) this long after, so an older value cannot stick."""
     breaker_threshold: int = 5
     breaker_open_ms: int = 2_000
-    breaker_max_open_ms: int = 5_000
+    breaker_max_open_ms: int = 3_000
     """Longest an open breaker holds a business's flushes: during a klikit outage one probe call
     goes out per this interval, and writes land at most about this long after klikit recovers."""
     rate_per_minute: int = 300
