@@ -104,7 +104,7 @@ class Lease:
             self.lost.set()
         LEASE_LOST.labels(kind=self.kind).inc()
         log.warning(
-            "lease lost: the holder stops before its next write",
+            "lease lost: the holder stops before its next write",  # a publish: its one call goes on
             kind=self.kind,
             business_id=self.business_id,
             ttl_ms=self.ttl_ms,
