@@ -20,6 +20,7 @@ FULL: list[list[str]] = [
     ["bench.lunch_rush"],
     ["bench.drift"],
     ["bench.history"],
+    ["bench.recovery"],
 ]
 QUICK: list[list[str]] = [
     ["bench.burst", "--steady-s", "8"],
@@ -28,6 +29,7 @@ QUICK: list[list[str]] = [
     ["bench.lunch_rush", "--scale", "short"],
     ["bench.drift", "--samples", "8"],
     ["bench.history", "--n", "1000", "--paced-s", "3", "--rounds", "2"],
+    ["bench.recovery", "--trials", "2", "--broker-trials", "1", "--lease-s", "10", "--rolling-s", "12"],
 ]
 
 

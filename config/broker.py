@@ -24,7 +24,8 @@ from config.settings import Settings
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
     """A broker for ``settings`` with menusync's middleware stack (dead letters included)."""
-    from workers.middleware import DeadLetters, LogContext
+    from workers.middleware import DeadLetters, LogContext, ShutdownSignal
+    from workers.shutdown import WORKER_STOPPING
 
     # Dramatiq runs "after" hooks in reverse order: DeadLetters sits before Retries so that it
     # sees a message only once Retries has decided it failed for good; LogContext comes first
@@ -39,6 +40,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         Pipelines(),
         Retries(min_backoff=settings.retry_min_backoff_ms, max_backoff=settings.retry_max_backoff_ms),
         CurrentMessage(),
+        ShutdownSignal(WORKER_STOPPING),
     ]
     if settings.worker_metrics:
         middleware.append(Prometheus())

@@ -90,7 +90,9 @@ class Settings(BaseSettings):
 
     # Flush
     flush_window_ms: int = 100
-    lease_ttl_ms: int = 60_000
+    lease_ttl_ms: int = 10_000
+    """Per-business lease TTL (flush lease, publish guard): renewed every TTL/3 while held, so a
+    crashed holder stalls its business at most this long."""
     enable_batch_size: int = 500
     retry_max_age_s: float = 600.0
     """Age of a failing write after which it is dead-lettered instead of retried."""
@@ -101,6 +103,9 @@ class Settings(BaseSettings):
     it late; its targets are written again (new key) this long after, so an older value cannot stick."""
     breaker_threshold: int = 5
     breaker_open_ms: int = 2_000
+    breaker_max_open_ms: int = 3_000
+    """Longest an open breaker holds a business's flushes: during a klikit outage one probe call
+    goes out per this interval, and writes land at most about this long after klikit recovers."""
     rate_per_minute: int = 300
     """Default per-credential request budget; a business may override it."""
     rate_burst: int = 20
@@ -124,10 +129,14 @@ class Settings(BaseSettings):
     """Repairs of one target count together while each follows the previous within this window."""
 
     # Broker
-    heartbeat_timeout_ms: int = 15_000
-    broker_maintenance_chance: int = 10_000
+    heartbeat_timeout_ms: int = 5_000
+    """Redis broker: a worker silent this long is dead and its fetched messages are re-queued. Live
+    workers poll every 100 ms (the Procfile's ``dramatiq_worker_timeout``), so 5 s leaves room; a
+    false alarm only duplicates messages, which the lease and idempotency keys make harmless."""
+    broker_maintenance_chance: int = 50_000
     """Redis broker commands per million that run queue maintenance (re-queueing a dead worker's
-    messages); Dramatiq's default of 1,000 can leave them unclaimed for minutes on a quiet queue."""
+    messages); Dramatiq's default of 1,000 can leave them unclaimed for minutes on a quiet queue,
+    10,000 for 5 s; maintenance is a few cheap commands."""
     worker_processes: int = 2
     worker_threads: int = 8
 

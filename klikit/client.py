@@ -253,8 +253,15 @@ class KlikitClient:
         params: Mapping[str, Any] | None = None,
         path_id: int | None = None,
         idempotency_key: str | None = None,
+        before_attempt: Callable[[], None] | None = None,
+        attempts: int | None = None,
     ) -> KlikitResponse:
-        """Send one operation of :data:`klikit.paths.OPERATIONS`; see the module docstring."""
+        """Send one operation of :data:`klikit.paths.OPERATIONS`; see the module docstring.
+
+        ``before_attempt`` runs just before every attempt (in-call retries included); an
+        exception it raises ends the call at once (a flush checks its lease there). ``attempts``
+        overrides the policy's attempt count for this call (``1``: a single probe).
+        """
         op = OPERATIONS.get(operation)
         if op is None:
             raise ClientUsageError(f"unknown klikit operation {operation!r}")
@@ -295,7 +302,7 @@ class KlikitClient:
                 return exc.retry_after
             return float(backoff(state))
 
-        stop: stop_base = stop_after_attempt(policy.attempts)
+        stop: stop_base = stop_after_attempt(attempts or policy.attempts)
         if policy.max_elapsed_s is not None:
             stop = stop | stop_before_delay(policy.max_elapsed_s)
         retrying = Retrying(
@@ -308,6 +315,8 @@ class KlikitClient:
         result: KlikitResponse | None = None
         for attempt in retrying:
             with attempt:
+                if before_attempt is not None:
+                    before_attempt()
                 result = self._attempt(op, path, content, headers, query, key, attempt.retry_state.attempt_number)
         assert result is not None
         return result

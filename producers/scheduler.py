@@ -6,8 +6,9 @@
   (``expect_versions``: skipped if a newer change for the target came first) and completes them;
 - every ``settings.sweep_interval_s`` it calls ``workers.sweeper.sweep_once()`` when that module
   exists (the safety net for a lost flush nudge);
-- on start and every minute it moves timers claimed long ago by a scheduler that died back to due,
-  and removes dead letters older than ``settings.dead_letter_retention_days``.
+- on start it moves every claimed timer back to due (the claims of a scheduler that died), and every
+  second those claimed more than ``STALE_CLAIM_MS`` ago (a tick that failed between claim and record);
+- every minute it removes dead letters older than ``settings.dead_letter_retention_days``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ from workers.deadletters import DeadLetter, DeadLetterStore
 
 log = structlog.get_logger("producers.scheduler")
 
-STALE_CLAIM_MS = 60_000
+#: A claimed timer is recorded within milliseconds; one claimed this long ago was abandoned (fired again).
+STALE_CLAIM_MS = 5_000
+#: How often the loop looks for abandoned claims.
+RECOVER_EVERY_S = 1.0
+#: How often dead letters past the retention period are looked for.
+PURGE_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,7 @@ def loop(stop: threading.Event, *, timers: Timers, sweep_interval_s: float, tick
     if sweep is None:
         log.info("no workers.sweeper module; running timers only")
     timers.recover(_now_ms(), 0)  # at start, every claimed timer belonged to a process now gone
-    last_sweep = last_recover = time.monotonic()
+    last_sweep = last_recover = last_purge = time.monotonic()
     while not stop.is_set():
         try:
             run_due(timers=timers)
@@ -150,9 +156,11 @@ def loop(stop: threading.Event, *, timers: Timers, sweep_interval_s: float, tick
             if sweep is not None and now - last_sweep >= sweep_interval_s:
                 last_sweep = now
                 sweep()
-            if now - last_recover >= STALE_CLAIM_MS / 1000:
+            if now - last_recover >= RECOVER_EVERY_S:
                 last_recover = now
                 timers.recover(_now_ms(), STALE_CLAIM_MS)
+            if now - last_purge >= PURGE_EVERY_S:
+                last_purge = now
                 purge_dead_letters(timers, get_settings().dead_letter_retention_days)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("redis unavailable; retrying", error=str(exc))

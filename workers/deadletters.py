@@ -141,11 +141,18 @@ class FailureLog:
         self.k = keys
         self.ttl_s = ttl_s
 
-    def record(self, idempotency_key: str, now_ms: int) -> tuple[int, int]:
-        """Count one more failed attempt; returns (attempts, first failure ms)."""
+    def record(self, idempotency_key: str, now_ms: int, *, restart_clock: bool = False) -> tuple[int, int]:
+        """Count one more failed attempt; returns (attempts, first failure ms).
+
+        ``restart_clock`` (during a klikit outage) makes this failure the first one, so that the
+        write's age towards ``retry_max_age_s`` counts from now.
+        """
         key = self.k("failures", idempotency_key)
         pipe = self.r.pipeline(transaction=True)
-        pipe.hsetnx(key, "first", now_ms)
+        if restart_clock:
+            pipe.hset(key, "first", now_ms)
+        else:
+            pipe.hsetnx(key, "first", now_ms)
         pipe.hincrby(key, "attempts", 1)
         pipe.hset(key, "last", now_ms)
         pipe.expire(key, self.ttl_s)

@@ -10,6 +10,13 @@ pending, so an unchanged write goes again under the same Idempotency-Key.
 Visibility rows first go through :func:`workers.visibility.gather_visibility`: the planner
 composes each entity's whole channel map from the ledger and klikit's current map, and rows
 whose map cannot be known this round wait (the same deferral) rather than being guessed.
+
+The lease is renewed by a heartbeat thread every TTL/3 while the flush runs, and checked
+(token compared in Lua) just before every attempt of every write (:class:`WriteFence`): a
+flush that lost its lease writes nothing more and hands over to a retry. A flush that finds
+the lease taken makes sure one flush message waits for its expiry (:func:`_take_lease`), so
+a SIGKILLed holder's business flushes again about one TTL later. On SIGTERM the flush stops
+before its next write and releases the lease at once (:data:`workers.shutdown.WORKER_STOPPING`).
 """
 
 from __future__ import annotations
@@ -36,13 +43,15 @@ from workers.breaker import Breaker
 from workers.budget import RateBudget
 from workers.deadletters import DeadLetter
 from workers.errors import FlushDeferred, UnreadablePayload
-from workers.lease import BusinessLease
+from workers.lease import BusinessLease, LeaseLost
 from workers.ledger import PendingRow, now_ms
 from workers.metrics import CHANGE_TO_APPLIED, CHANGES_PER_CALL, DEAD_LETTERS, KLIKIT_CALLS, RETRIES
+from workers.outage import repend_transient_dead_letters
 from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
 from workers.planner import PlanContext, PlannedCall, plan_calls
 from workers.publish_state import ALL_STORES, PublishTracker
 from workers.runtime import Runtime
+from workers.shutdown import WORKER_STOPPING
 from workers.visibility import VisibilityInputs, gather_visibility
 
 log = structlog.get_logger("menusync.flush")
@@ -51,6 +60,8 @@ log = structlog.get_logger("menusync.flush")
 MAX_INLINE_BUDGET_WAIT_MS = 2_000
 #: Rounds of one flush at most, so a stream of edits cannot pin a worker thread forever.
 MAX_ROUNDS = 50
+#: A flush waiting for a taken lease runs this long after the lease would expire unrenewed.
+LEASE_WATCH_SLACK_MS = 50
 
 
 #: Failures after which klikit may still apply the write late (the request may have reached it).
@@ -64,6 +75,36 @@ class RoundResult:
     stop: bool = False
     suspect_delay_ms: int | None = None
     """Set when a write's outcome was unknown: flush again after this delay to repeat it."""
+    defer_reason: str = "transient"
+    applied_any: bool = False
+
+
+class StoppingMidCall(Exception):
+    """The worker is stopping: the in-call retries of the write in hand are given up."""
+
+
+class WriteFence:
+    """Runs just before every attempt of one klikit write: the flush lease must still be ours.
+
+    It raises :class:`LeaseLost` when the lease is gone, and :class:`StoppingMidCall` before an
+    in-call retry once the worker is stopping (the first attempt was the call in hand; further
+    ones wait for the successor). ``attempts_sent`` counts the attempts that went out, so that
+    a write given up between attempts (an earlier one may still land) can be told from one
+    given up before anything was sent.
+    """
+
+    def __init__(self, lease: BusinessLease) -> None:
+        self.lease = lease
+        self.attempts_sent = 0
+
+    def __repr__(self) -> str:
+        return f"WriteFence({self.lease!r}, attempts_sent={self.attempts_sent})"
+
+    def __call__(self) -> None:
+        if self.attempts_sent and WORKER_STOPPING.is_set():
+            raise StoppingMidCall(f"worker stopping: in-call retries of business {self.lease.business_id} given up")
+        self.lease.ensure_held()
+        self.attempts_sent += 1
 
 
 def read_business_id(value: object) -> int:
@@ -100,46 +141,78 @@ def flush_business_now(
         _dead_letter_rows(rt, business_id, rt.ledger.pending(business_id), "credentials_missing", str(exc))
         rt.redis.delete(rt.keys("flush", "scheduled", business_id))
         return
-    breaker = Breaker(rt.redis, rt.keys, business_id, s.breaker_threshold, s.breaker_open_ms)
+    breaker = Breaker(rt.redis, rt.keys, business_id, s.breaker_threshold, s.breaker_open_ms, s.breaker_max_open_ms)
     wait = breaker.remaining_ms()
     if wait:
         _defer(rt, business_id, wait, "breaker_open")
     lease = BusinessLease(rt.redis, rt.keys, business_id, s.lease_ttl_ms)
-    if not lease.acquire():
+    if not _take_lease(lease, business_id, send_flush_later):
         return  # the holder sees the dirty flag the nudge set, and flushes again
     rt.redis.delete(lease.dirty_key)
     budget = rt.budget(business_id)
     tracker = PublishTracker(rt.redis, rt.keys, business_id)
-    defer_ms: int | None = None
+    defer: tuple[int, str] | None = None
+    dead_letters_checked = False
     try:
-        for _ in range(MAX_ROUNDS):
-            rt.ledger.repend_due_suspects(business_id)
-            rows = rt.ledger.pending(business_id)
-            result = _flush_round(rt, business_id, rows, lease, budget, breaker, tracker, send_publish)
-            if result.suspect_delay_ms is not None:
-                send_flush_later(business_id, result.suspect_delay_ms)
-            if result.stop:
-                # No flush runs while the credential is blocked: drop the flag, so that the nudge of
-                # `menusync credentials clear` (or of a replay) sends a message at once.
-                rt.redis.delete(rt.keys("flush", "scheduled", business_id))
-                return
-            if result.defer_ms is not None:
-                defer_ms = result.defer_ms
-                break
-            if (not rows or not result.progressed) and lease.try_release():
-                return
+        with lease.keep_alive():  # renewed every TTL/3 while this flush runs, however slow klikit is
+            for _ in range(MAX_ROUNDS):
+                rt.ledger.repend_due_suspects(business_id)
+                rows = rt.ledger.pending(business_id)
+                result = _flush_round(rt, business_id, rows, lease, budget, breaker, tracker, send_publish)
+                if result.applied_any and not dead_letters_checked:
+                    # klikit takes this business's writes: bring back what an outage dead-lettered.
+                    dead_letters_checked = True
+                    if repend_transient_dead_letters(rt, business_id, send_publish):
+                        result.progressed = True
+                if result.suspect_delay_ms is not None:
+                    send_flush_later(business_id, result.suspect_delay_ms)
+                if result.stop:
+                    # No flush runs while the credential is blocked: drop the flag, so that the nudge of
+                    # `menusync credentials clear` (or of a replay) sends a message at once.
+                    rt.redis.delete(rt.keys("flush", "scheduled", business_id))
+                    return
+                if result.defer_ms is not None:
+                    defer = (result.defer_ms, result.defer_reason)
+                    break
+                if (not rows or not result.progressed) and lease.try_release():
+                    return
+    except LeaseLost:
+        # Another worker may hold the lease now: write nothing more; a retry looks again shortly.
+        defer = (s.flush_window_ms, "lease_lost")
+    except StoppingMidCall:
+        defer = (s.flush_window_ms, "shutdown")
     finally:
-        if defer_ms is not None or lease.token is not None:
-            lease.release_now()
-    if defer_ms is not None:
-        _defer(rt, business_id, defer_ms, "transient")
+        if lease.token is not None:
+            lease.release()
+    if defer is not None:
+        _defer(rt, business_id, *defer)
     # MAX_ROUNDS reached with work left: hand over to a fresh message rather than hog the thread.
     _defer(rt, business_id, s.flush_window_ms, "yield")
 
 
+def _take_lease(lease: BusinessLease, business_id: int, send_flush_later: Callable[[int, int], None]) -> bool:
+    """Acquire the flush lease; if it is taken, make sure one flush waits for its expiry.
+
+    A live holder keeps renewing its lease and flushes what the nudges added (dirty flag); a
+    dead one stops renewing, and the waiting flush takes over as soon as the lease is gone.
+    """
+    for _ in range(2):
+        if lease.acquire():
+            return True
+        remaining = lease.watch()
+        if remaining is None:
+            return False  # another flush already waits for this lease
+        if remaining > 0:
+            send_flush_later(business_id, remaining + LEASE_WATCH_SLACK_MS)
+            return False
+    return False
+
+
 def _defer(rt: Runtime, business_id: int, delay_ms: int, reason: str) -> None:
-    # Keep the "flush scheduled" flag alive across the delay, so nudges meanwhile don't pile up messages.
-    rt.redis.set(rt.keys("flush", "scheduled", business_id), now_ms(), px=delay_ms + rt.settings.lease_ttl_ms)
+    # Keep the "flush scheduled" flag alive across the delay, so nudges meanwhile don't pile up messages;
+    # its value is when the retry is due (the sweeper stops trusting it once that is long past).
+    due = now_ms() + delay_ms
+    rt.redis.set(rt.keys("flush", "scheduled", business_id), due, px=delay_ms + rt.settings.lease_ttl_ms)
     RETRIES.labels(reason=reason).inc()
     log.info("flush deferred", business_id=business_id, delay_ms=delay_ms, reason=reason)
     raise FlushDeferred(f"business {business_id}: {reason}", delay=delay_ms)
@@ -201,8 +274,13 @@ def _flush_round(
     # A target is applied only once every call carrying it has succeeded (see the planner).
     carriers = Counter(key for call in calls for key, _ in call.targets)
     succeeded: Counter[str] = Counter()
+    # During a klikit outage the first call is a single-attempt probe; the rest wait for its answer.
+    probing = breaker.outage_since_ms() is not None
     for call in calls:
-        lease.renew()
+        if WORKER_STOPPING.is_set():
+            # The worker is stopping: hand the rest over now (the lease is released at once).
+            result.defer_ms, result.defer_reason = s.flush_window_ms, "shutdown"
+            return result
         wait = budget.take()
         while wait:
             if wait > MAX_INLINE_BUDGET_WAIT_MS:
@@ -216,10 +294,22 @@ def _flush_round(
             idempotency_key=call.idempotency_key,
             targets=len(call.targets),
         )
+        fence = WriteFence(lease)
         try:
             response = client.send(
-                call.operation, body=call.body, path_id=call.path_id, idempotency_key=call.idempotency_key
+                call.operation,
+                body=call.body,
+                path_id=call.path_id,
+                idempotency_key=call.idempotency_key,
+                before_attempt=fence,
+                attempts=1 if probing else None,
             )
+        except (LeaseLost, StoppingMidCall):
+            if fence.attempts_sent:
+                # An earlier attempt failed and may still land late: repeat these targets later.
+                due = now_ms() + s.ambiguous_write_settle_ms
+                rt.ledger.mark_suspect(business_id, [key for key, _ in call.targets], due)
+            raise
         except ClientUsageError as usage:
             # The client refused to send (a planner bug, not klikit's answer): never retried.
             error = KlikitError(str(usage), code="client_usage_error")
@@ -242,17 +332,23 @@ def _flush_round(
                 rt.ledger.mark_suspect(business_id, [key for key, _ in call.targets], now_ms() + settle)
                 result.suspect_delay_ms = settle + 50
             if action is Action.RETRY:
-                breaker.failure()
-                attempts, first = rt.failures.record(call.idempotency_key, now_ms())
-                if now_ms() - first >= s.retry_max_age_s * 1000:
+                trip = breaker.failure()
+                outage = trip.outage_since_ms is not None
+                # While klikit is down for this business nothing ages out: the write's clock restarts.
+                attempts, first = rt.failures.record(call.idempotency_key, now_ms(), restart_clock=outage)
+                if not outage and now_ms() - first >= s.retry_max_age_s * 1000:
                     _dead_letter_call(rt, business_id, call, error, attempts, first)
                     result.progressed = True
                     continue
-                delay = backoff_ms(
+                delay = trip.open_ms or backoff_ms(
                     attempts, min_ms=s.retry_min_backoff_ms, max_ms=s.retry_max_backoff_ms, rand=random.random()
                 )
                 result.defer_ms = delay if result.defer_ms is None else min(result.defer_ms, delay)
                 bound.warning("klikit write failed, will retry", attempts=attempts, delay_ms=delay)
+                if outage:
+                    # One probe per open window: the other writes wait (coalescing) until klikit answers.
+                    result.defer_ms, result.defer_reason = delay, "breaker_open"
+                    return result
                 continue
             _dead_letter_call(rt, business_id, call, error, getattr(error, "attempts", 1) or 1, now_ms())
             result.progressed = True
@@ -272,7 +368,8 @@ def _flush_round(
             if age >= 0:
                 CHANGE_TO_APPLIED.observe(age / 1000)
         breaker.success()
-        result.progressed = True
+        probing = False
+        result.progressed = result.applied_any = True
         bound.info("klikit write applied", request_id=response.request_id, attempts=response.attempts)
         store_keys = [store.key() for store in call.stores] or [ALL_STORES]
         if tracker.touch(store_keys, s.publish_quiet_ms):

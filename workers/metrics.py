@@ -49,3 +49,12 @@ LAST_RECONCILE = Gauge(
     ["business"],
     multiprocess_mode="max",
 )
+LEASE_LOST = Counter(
+    "menusync_lease_lost_total", "Leases lost while their holder still worked (it stopped writing).", ["kind"]
+)
+KLIKIT_OUTAGE_SECONDS = Gauge(
+    "menusync_klikit_outage_seconds",
+    "How long the business's klikit outage (breaker open, not yet closed by a success) has lasted; 0: none.",
+    ["business"],
+    multiprocess_mode="livemostrecent",
+)

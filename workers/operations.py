@@ -555,7 +555,8 @@ def reset(
     mode = "forget" if forget else "reapply"
     lease = _hold_lease(rt, business_id, caller.sleep)
     try:
-        response = caller.call("reset", lambda c: c.reset_store_overrides(body, idempotency_key=key))
+        with lease.keep_alive():  # renewed while klikit takes its time: no flush writes in between
+            response = caller.call("reset", lambda c: c.reset_store_overrides(body, idempotency_key=key))
         k = rt.keys
         keys = [k(name, business_id) for name in ("desired", "dver", "cid", "aver", "pending", "nonce", "dead")]
         keys += [k("drift", business_id), k("suspect", business_id)]
@@ -563,7 +564,7 @@ def reset(
         args: list[Any] = [now_ms(), mode, rt.settings.lease_ttl_ms, *[s.key() for s in scope]]
         reply = script(rt.redis, "ops_store_targets")(keys=keys, args=args)
     finally:
-        lease.release_now()
+        lease.release()
     send, count, dead = reply[0], int(reply[1]), int(reply[2])
     # klikit's store snapshots keep the reset overrides until the next publish: schedule one.
     _publish(rt, business_id, [s.key() for s in scope])

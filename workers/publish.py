@@ -17,13 +17,14 @@ import structlog
 from config.credentials import CredentialsError
 from klikit.errors import KlikitError
 from workers import history
+from workers.breaker import Breaker
 from workers.changes import Store
 from workers.deadletters import DeadLetter
 from workers.debounce import FLUSH_POLL_MS, Verdict, decide
 from workers.errors import FlushDeferred
 from workers.flush import auth_block_key
 from workers.idempotency import idempotency_key
-from workers.lease import BusinessLease
+from workers.lease import BusinessLease, Lease
 from workers.ledger import now_ms
 from workers.metrics import DEAD_LETTERS, KLIKIT_CALLS, PUBLISHES, RETRIES, WRITE_TO_PUBLISH
 from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
@@ -86,19 +87,23 @@ def publish_business_now(
     body = publish_body(stores, credential.provider_ids)
     key = idempotency_key(business_id, PUBLISH_OPERATION, body, f"gen-{state.generation}")
     budget = rt.budget(business_id)
-    wait = budget.take()
+    breaker = Breaker(rt.redis, rt.keys, business_id, s.breaker_threshold, s.breaker_open_ms, s.breaker_max_open_ms)
+    wait = breaker.remaining_ms() or budget.take()  # klikit down for this business: wait with its flushes
     if wait:
         send_publish(business_id, wait)
         return
     bound = log.bind(business_id=business_id, generation=state.generation, idempotency_key=key, stores=len(stores))
     last_write = int(tracker.raw().get("last_write", 0) or 0)
     # At most one publish per business in flight, even if the sweeper re-sent the message.
-    in_flight = rt.keys("publish", "in_flight", business_id)
-    if not rt.redis.set(in_flight, 1, nx=True, px=s.lease_ttl_ms):
+    # The guard is a lease with a heartbeat: held however long klikit takes, gone within a TTL if we die.
+    guard_key = rt.keys("publish", "in_flight", business_id)
+    in_flight = Lease(rt.redis, guard_key, s.lease_ttl_ms, kind="publish", business_id=business_id)
+    if not in_flight.acquire():
         send_publish(business_id, FLUSH_POLL_MS)
         return
     try:
-        response = rt.client(business_id).send(PUBLISH_OPERATION, body=body, idempotency_key=key)
+        with in_flight.keep_alive():
+            response = rt.client(business_id).send(PUBLISH_OPERATION, body=body, idempotency_key=key)
     except KlikitError as error:
         action = classify(error)
         KLIKIT_CALLS.labels(operation=PUBLISH_OPERATION, outcome=action.value).inc()
@@ -110,11 +115,14 @@ def publish_business_now(
             RETRIES.labels(reason="publish_rate_limited").inc()
             raise FlushDeferred(f"publish of {business_id} rate limited", delay=wait_ms) from None
         if action is Action.RETRY:
-            attempts, first = rt.failures.record(key, now_ms())
-            if now_ms() - first < s.retry_max_age_s * 1000:
+            # During a klikit outage of this business nothing ages out, and retries come at its probe pace.
+            outage = breaker.outage_since_ms() is not None
+            attempts, first = rt.failures.record(key, now_ms(), restart_clock=outage)
+            if outage or now_ms() - first < s.retry_max_age_s * 1000:
                 delay = backoff_ms(
                     attempts, min_ms=s.retry_min_backoff_ms, max_ms=s.retry_max_backoff_ms, rand=random.random()
                 )
+                delay = min(delay, s.breaker_max_open_ms) if outage else delay
                 RETRIES.labels(reason="publish_transient").inc()
                 bound.warning("publish failed, will retry", attempts=attempts, delay_ms=delay)
                 raise FlushDeferred(f"publish of {business_id} failed transiently", delay=delay) from None
@@ -123,7 +131,7 @@ def publish_business_now(
             rt.redis.set(auth_block_key(rt, business_id), error.code)
         return
     finally:
-        rt.redis.delete(in_flight)
+        in_flight.release()
     KLIKIT_CALLS.labels(operation=PUBLISH_OPERATION, outcome="applied").inc()
     PUBLISHES.labels(outcome="applied").inc()
     rt.failures.clear(key)

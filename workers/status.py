@@ -3,7 +3,8 @@
 Per business: changes pending and applied (ledger stats), the age of the oldest pending
 change, the last publish and its outcome (``publish:last:B``, or a newer publish dead
 letter), the publish due (``publish:B``), dead letters by code, credential health
-(``credential:blocked:B``), whether a flush holds the lease.
+(``credential:blocked:B``), whether a flush holds the lease, and how long a klikit outage of
+the business has lasted (``breaker:B`` ``outage_since``).
 
 Per queue (Dramatiq's Redis broker, namespace ``<prefix>-dramatiq``): messages ready,
 in flight (fetched, not yet acked), delayed (retries and debounce timers), the oldest
@@ -54,6 +55,8 @@ class BusinessStatus:
     flushing: bool
     last_reconcile: dict[str, str] = field(default_factory=dict)
     """The last read-back's summary (``reconcile:last:B``): when, stores read, drift found and repaired."""
+    klikit_outage_ms: int | None = None
+    """How long klikit has been failing this business's writes (its breaker open); ``None``: no outage."""
 
 
 @dataclass
@@ -101,6 +104,7 @@ def business_status(rt: Runtime, business_id: int, now: int) -> BusinessStatus:
     due = int(publish["due"]) - now if publish.get("due") else None
     first = int(publish["first"]) if publish.get("first") else None
     blocked = r.get(auth_block_key(rt, business_id))
+    outage_since = r.hget(k("breaker", business_id), "outage_since")
     return BusinessStatus(
         business_id=business_id,
         pending=rt.ledger.pending_count(business_id),
@@ -117,6 +121,7 @@ def business_status(rt: Runtime, business_id: int, now: int) -> BusinessStatus:
         credential=f"blocked: {blocked}" if blocked else "ok",
         flushing=bool(r.exists(k("lease", business_id))),
         last_reconcile=dict(r.hgetall(k("reconcile", "last", business_id))),
+        klikit_outage_ms=now - int(outage_since) if outage_since else None,
     )
 
 
@@ -241,6 +246,7 @@ def render(report: StatusReport) -> Group:
         "dead letters",
         "credential",
         "drift (last read-back)",
+        "klikit",
     ):
         businesses.add_column(column)
     for b in report.businesses:
@@ -263,6 +269,7 @@ def render(report: StatusReport) -> Group:
         credential = b.credential if b.credential == "ok" else f"[red]{b.credential}[/red]"
         pending = f"{b.pending}{' (flushing)' if b.flushing else ''}"
         drift = _drift_cell(b.last_reconcile, now)
+        klikit = "ok" if b.klikit_outage_ms is None else f"[red]down {ago(b.klikit_outage_ms)}[/red]"
         businesses.add_row(
             str(b.business_id),
             pending,
@@ -274,9 +281,10 @@ def render(report: StatusReport) -> Group:
             dead,
             credential,
             drift,
+            klikit,
         )
     if not report.businesses:
-        businesses.add_row("(none yet)", *[""] * 9)
+        businesses.add_row("(none yet)", *[""] * 10)
     queues = Table(title="queues", expand=False)
     for column in ("queue", "ready", "in flight", "delayed", "oldest delayed", "overdue", "dramatiq dead"):
         queues.add_column(column)

@@ -5,11 +5,16 @@
 - **re-nudges a stranded flush**: its oldest pending target is older than
   ``settings.sweep_stale_after_s``, nobody holds its flush lease, its credential is not
   blocked (an auth dead letter stops flushes on purpose) and no flush message is believed
-  to be scheduled (the ``flush:scheduled`` flag, which expires with its delay plus the
-  lease TTL, so a lost message can hide behind it only that long). It then sends a forced
+  to be scheduled (the ``flush:scheduled`` flag, whose value is the time its message is
+  due: a flag more than ``SCHEDULED_GRACE_MS`` overdue no longer counts, so a message that
+  died with a worker hides the business only that long). It then sends a forced
   nudge (``workers.actors.nudge([b], force=True)``). Leaving businesses with a scheduled
   flush alone matters during a klikit outage: forcing past the flag would add one more
   flush message every sweep and defeat the retry backoff.
+- **watches a leased one**: when a stale business's lease is held, it makes sure one flush
+  message waits for the lease to expire (``BusinessLease.watch``): a live holder renews it
+  and that flush finds it taken again; a SIGKILLed holder's business flushes again about one
+  lease TTL after the kill.
 - **re-sends a stranded publish**: the business's publish state says a publish message is
   pending (``scheduled``) but neither that time nor the start of the current unpublished
   burst (``first``, reset by every publish) is within ``publish_max_wait_ms + 30 s``: a
@@ -33,7 +38,7 @@ from typing import Any
 
 import structlog
 
-from workers.flush import auth_block_key
+from workers.flush import LEASE_WATCH_SLACK_MS, auth_block_key
 from workers.lease import BusinessLease
 from workers.ledger import now_ms
 from workers.publish_state import PublishTracker
@@ -44,11 +49,14 @@ log = structlog.get_logger("menusync.sweeper")
 
 #: How much longer than ``publish_max_wait_ms`` a pending publish may go unpublished before a re-send.
 PUBLISH_GRACE_MS = 30_000
+#: How long past its due time a scheduled flush message may be missing before the sweeper sends another.
+SCHEDULED_GRACE_MS = 3_000
 
 
 def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
     """One pass over every business. Answers counts: ``businesses``, ``stale``, ``nudged``,
-    ``skipped_leased``, ``skipped_scheduled``, ``skipped_blocked``, ``publishes_resent``."""
+    ``skipped_leased``, ``skipped_watched`` (a flush now waits for the lease to expire),
+    ``skipped_scheduled``, ``skipped_blocked``, ``publishes_resent``."""
     from workers import actors  # importing the actors builds the broker: only when a sweep runs
 
     rt = rt or runtime()
@@ -59,6 +67,7 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
             "stale",
             "nudged",
             "skipped_leased",
+            "skipped_watched",
             "skipped_scheduled",
             "skipped_blocked",
             "publishes_resent",
@@ -81,7 +90,7 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
         oldest = rt.ledger.oldest_pending_ms(business_id)
         if oldest is not None and now - oldest >= stale_ms:
             counts["stale"] += 1
-            reason = _flush_skip_reason(rt, business_id)
+            reason = _flush_skip_reason(rt, business_id, now)
             if reason is not None:
                 counts[f"skipped_{reason}"] += 1
             elif actors.nudge([business_id], force=True):
@@ -122,12 +131,27 @@ def claim_due_reconciles(rt: Runtime, businesses: list[int], now: int, limit: in
     return [int(b) for b in claimed]
 
 
-def _flush_skip_reason(rt: Runtime, business_id: int) -> str | None:
-    """Why a stale business must not be nudged now (``None``: nudge it)."""
+def _flush_skip_reason(rt: Runtime, business_id: int, now: int) -> str | None:
+    """Why a stale business must not be nudged now (``None``: nudge it).
+
+    A leased business gets one flush waiting for its lease to expire (``watched``): a live
+    holder keeps renewing it, a dead one's work is picked up about one TTL after it died. A
+    ``flush:scheduled`` flag counts only until its message is overdue by more than
+    :data:`SCHEDULED_GRACE_MS`: a flag whose message died with a worker must not hide the
+    business for the flag's whole lifetime.
+    """
+    from workers import actors
+
     if rt.redis.get(auth_block_key(rt, business_id)):
         return "blocked"
-    if BusinessLease(rt.redis, rt.keys, business_id, rt.settings.lease_ttl_ms).held_by_anyone():
+    lease = BusinessLease(rt.redis, rt.keys, business_id, rt.settings.lease_ttl_ms)
+    remaining = lease.watch()
+    if remaining:
+        actors.send_flush_later(business_id, remaining + LEASE_WATCH_SLACK_MS)
+        return "watched"
+    if remaining is None:
         return "leased"
-    if rt.redis.exists(rt.keys("flush", "scheduled", business_id)):
+    due = rt.redis.get(lease.scheduled_key)
+    if due is not None and now <= int(due) + rt.settings.flush_window_ms + SCHEDULED_GRACE_MS:
         return "scheduled"
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import redis
@@ -158,3 +159,27 @@ def test_scheduler_loop_fires_and_stops(timers: Timers, ledger: Ledger, monkeypa
 def test_load_sweeper_is_optional() -> None:
     sweep = scheduler.load_sweeper()
     assert sweep is None or callable(sweep)
+
+
+def test_a_claim_abandoned_while_the_scheduler_runs_fires_within_seconds(
+    timers: Timers, ledger: Ledger, r: redis.Redis, keys: Keys
+) -> None:
+    now = scheduler._now_ms()
+    accept([change(False, now - 1_000, until=now + 2_000)], timers=timers)
+    [tid] = r.zrange(timers.due_key, 0, -1)
+    stop = threading.Event()
+    runner = threading.Thread(target=scheduler.loop, args=(stop,), kwargs={"timers": timers, "sweep_interval_s": 3600})
+    runner.start()
+    try:
+        time.sleep(0.3)  # the loop runs (its start-up recovery is behind it)
+        # A tick claimed the timer just now and failed before recording it: it sits in processing.
+        r.zrem(timers.due_key, tid)
+        r.zadd(timers.processing_key, {tid: scheduler._now_ms()})
+        deadline = time.monotonic() + scheduler.STALE_CLAIM_MS / 1000 + 5
+        while ledger.desired(target())[0] is not True and time.monotonic() < deadline:  # type: ignore[index]
+            time.sleep(0.1)
+        assert ledger.desired(target())[0] is True  # type: ignore[index]
+        assert timers.counts() == {"due": 0, "processing": 0}
+    finally:
+        stop.set()
+        runner.join(timeout=10)

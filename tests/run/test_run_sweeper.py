@@ -11,7 +11,7 @@ from config.settings import Settings
 from workers.changes import Change, Store, Target
 from workers.ledger import now_ms
 from workers.runtime import Runtime
-from workers.sweeper import PUBLISH_GRACE_MS, sweep_once
+from workers.sweeper import PUBLISH_GRACE_MS, SCHEDULED_GRACE_MS, sweep_once
 
 BUSINESS = 398
 
@@ -67,11 +67,28 @@ def test_a_fresh_leased_or_blocked_business_is_left_alone(rt: Runtime, broker: A
     assert sweep_once(patient)["stale"] == 0
     patient.close()
     rt.redis.set(rt.keys("lease", BUSINESS), "someone", px=5_000)
+    # A leased business gets one flush waiting for the lease to expire (its holder may be dead) ...
+    assert sweep_once(rt)["skipped_watched"] == 1
+    assert _delayed(rt, "menusync-flush") == 1
+    # ... and only one, however often the sweeper looks.
     assert sweep_once(rt)["skipped_leased"] == 1
+    assert _delayed(rt, "menusync-flush") == 1
     rt.redis.delete(rt.keys("lease", BUSINESS))
     rt.redis.set(rt.keys("credential", "blocked", BUSINESS), "auth_invalid_credentials")
     assert sweep_once(rt)["skipped_blocked"] == 1
-    assert _delayed(rt, "menusync-flush") == 0
+    assert _delayed(rt, "menusync-flush") == 1
+
+
+def test_a_scheduled_flag_whose_message_is_long_overdue_no_longer_hides_a_business(rt: Runtime, broker: Any) -> None:
+    _strand(rt)
+    flag = rt.keys("flush", "scheduled", BUSINESS)
+    # The flag of a message due 1 s from now is trusted ...
+    rt.redis.set(flag, now_ms() + 1_000, px=60_000)
+    assert sweep_once(rt)["skipped_scheduled"] == 1
+    # ... the flag of one that was due long ago (it died with a SIGKILLed worker) is not.
+    rt.redis.set(flag, now_ms() - SCHEDULED_GRACE_MS - 1_000, px=60_000)
+    assert sweep_once(rt)["nudged"] == 1
+    assert _delayed(rt, "menusync-flush") == 1
 
 
 def test_a_stranded_publish_is_sent_again_once_per_window(rt: Runtime, broker: Any) -> None:

@@ -156,5 +156,5 @@ def test_releasing_a_lease_never_deletes_the_lease_another_worker_took_meanwhile
             taken.append(True)
 
     client.after_command = expire_and_take  # type: ignore[method-assign]
-    lease.release_now()
+    lease.release()
     assert r.get(lease.key) == "other-worker"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -98,10 +99,49 @@ def test_lease_is_exclusive_and_a_nudge_while_held_means_flush_again(r: Any, key
     assert a.try_release() is False and a.token is not None
     assert a.try_release() is True
     assert b.acquire()
-    b.renew()
+    b.ensure_held()
     r.delete(b.key)  # expired
     with pytest.raises(LeaseLost):
-        b.renew()
+        b.ensure_held()
+    assert b.lost.is_set()
+
+
+def test_a_heartbeat_keeps_a_lease_past_its_ttl_and_a_dead_holder_frees_it_within_one_ttl(r: Any, keys: Keys) -> None:
+    holder, other = BusinessLease(r, keys, 398, 300), BusinessLease(r, keys, 398, 300)
+    assert holder.acquire()
+    with holder.keep_alive() as heartbeat:
+        time.sleep(1.0)  # more than three TTLs, with nothing but the heartbeat renewing
+        assert not other.acquire()
+        holder.ensure_held()
+    assert heartbeat.beats >= 6
+    # No heartbeat any more (as after a SIGKILL): the lease is gone within one TTL.
+    time.sleep(0.4)
+    assert other.acquire()
+    # The old holder finds out at its next write, and the heartbeat would stop too.
+    with pytest.raises(LeaseLost):
+        holder.ensure_held()
+
+
+def test_a_lease_is_released_only_by_its_holder(r: Any, keys: Keys) -> None:
+    a, b = BusinessLease(r, keys, 398, 5000), BusinessLease(r, keys, 398, 5000)
+    assert a.acquire()
+    r.delete(a.key)  # a's lease expired ...
+    assert b.acquire()  # ... and b took it
+    a.release()  # a's late release must not free b's lease
+    assert r.get(b.key) == b.token
+    b.release()
+    assert not r.exists(b.key)
+
+
+def test_one_flush_watches_a_taken_lease_until_it_would_expire(r: Any, keys: Keys) -> None:
+    holder = BusinessLease(r, keys, 398, 2000)
+    first, second = BusinessLease(r, keys, 398, 2000), BusinessLease(r, keys, 398, 2000)
+    assert first.watch() == 0  # free: acquire instead
+    assert holder.acquire()
+    remaining = first.watch()
+    assert remaining is not None and 1500 < remaining <= 2000
+    assert second.watch() is None  # one watcher at a time
+    assert 1500 < int(r.pttl(first.watch_key)) <= 2000  # the watch ends when the lease would
 
 
 def test_budget_allows_the_burst_then_paces_and_a_429_pushes_everyone_back(r: Any, keys: Keys) -> None:
