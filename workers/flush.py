@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -263,7 +263,9 @@ def _flush_round(
     rows = [r for r in rows if r.target.key() not in held_back]
     if not rows:
         return result
-    calls = plan_calls(rows, _plan_context(rt, business_id, rows, visibility))
+    ctx = _plan_context(rt, business_id, rows, visibility)
+    calls = deque(plan_calls(rows, ctx))
+    by_key = {r.target.key(): r for r in rows}
     covered = {key for call in calls for key, _ in call.targets}
     unplanned = [r for r in rows if r.target.key() not in covered]
     if unplanned:
@@ -276,7 +278,8 @@ def _flush_round(
     succeeded: Counter[str] = Counter()
     # During a klikit outage the first call is a single-attempt probe; the rest wait for its answer.
     probing = breaker.outage_since_ms() is not None
-    for call in calls:
+    while calls:
+        call = calls.popleft()
         if WORKER_STOPPING.is_set():
             # The worker is stopping: hand the rest over now (the lease is released at once).
             result.defer_ms, result.defer_reason = s.flush_window_ms, "shutdown"
@@ -350,6 +353,15 @@ def _flush_round(
                     result.defer_ms, result.defer_reason = delay, "breaker_open"
                     return result
                 continue
+            if action is Action.DEAD_LETTER and error.status in SPLIT_ON_STATUS and len(call.targets) > 1:
+                # One bad target must not take the good ones with it: try each half on its own
+                # (O(bad x log n) calls), until only the bad targets are dead-lettered.
+                halves = split_call(call, by_key, ctx)
+                carriers.subtract(key for key, _ in call.targets)
+                carriers.update(key for half in halves for key, _ in half.targets)
+                calls.extendleft(reversed(halves))
+                bound.warning("klikit refused a multi-target write: trying each half", halves=len(halves))
+                continue
             _dead_letter_call(rt, business_id, call, error, getattr(error, "attempts", 1) or 1, now_ms())
             result.progressed = True
             if action is Action.AUTH_STOP:
@@ -375,6 +387,20 @@ def _flush_round(
         if tracker.touch(store_keys, s.publish_quiet_ms):
             send_publish(business_id, s.publish_quiet_ms)
     return result
+
+
+#: klikit answers that mean "something in this body is wrong": a multi-target write is split to find it.
+SPLIT_ON_STATUS = (400, 404)
+
+
+def split_call(call: PlannedCall, rows_by_key: dict[str, PendingRow], ctx: PlanContext) -> list[PlannedCall]:
+    """The calls that make ``call``'s targets true, planned again as two halves of its targets. Pure."""
+    keys = [key for key, _ in call.targets]
+    middle = len(keys) // 2
+    halves: list[PlannedCall] = []
+    for part in (keys[:middle], keys[middle:]):
+        halves.extend(plan_calls([rows_by_key[k] for k in part if k in rows_by_key], ctx))
+    return halves
 
 
 def _dead_letter_call(
