@@ -181,3 +181,14 @@ def test_every_listing_command_prints_json_for_scripts(rt: Runtime) -> None:
     assert mappings.exit_code == 0 and isinstance(json.loads(mappings.stdout), list)
     unmapped = runner.invoke(app, ["mappings", "unmapped", "--json"])
     assert unmapped.exit_code == 0 and isinstance(json.loads(unmapped.stdout), list)
+
+
+def test_status_fits_an_80_column_terminal_and_keeps_the_wide_table_when_there_is_room(rt: Runtime) -> None:
+    _dead_write(rt, "state_idempotency_conflict", 409, entity=191)
+    narrow = runner.invoke(app, ["status"], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.output.splitlines()
+    assert max(len(line) for line in lines) <= 80, max(lines, key=len)
+    assert "business 398" in narrow.output and "state_idempotency_conflict" in narrow.output
+    wide = runner.invoke(app, ["status"], env={"COLUMNS": "220"})
+    assert "drift (last read-back)" in wide.output and max(len(line) for line in wide.output.splitlines()) > 120
