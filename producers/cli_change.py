@@ -80,7 +80,7 @@ def parse_channels(values: list[str], hint: str) -> list[str]:
             part = part.strip()
             if not part:
                 continue
-            if not part.isdigit() or int(part) <= 0:
+            if not (part.isascii() and part.isdigit()) or int(part) <= 0:
                 raise typer.BadParameter(f"{part!r} is not a provider id (1 klikit, 6 GrabFood, ...)", param_hint=hint)
             out.append(str(int(part)))
     return out

@@ -111,7 +111,7 @@ def parse_ts(raw: str) -> int:
     raw = raw.strip()
     if not raw:
         raise EntryError("ts", "is missing")
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():
         return int(raw)
     try:
         when = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)

@@ -135,7 +135,7 @@ def operations_router(settings: Settings, rt: Runtime) -> APIRouter:
             else:
                 body = dict(request.query_params)
                 if "business_id" in body:
-                    if not body["business_id"].isdigit():
+                    if not (body["business_id"].isascii() and body["business_id"].isdigit()):
                         raise _invalid("business_id", "must be a positive integer")
                     body["business_id"] = int(body["business_id"])
                 body["store"] = request.query_params.getlist("store")
@@ -235,7 +235,7 @@ def operations_router(settings: Settings, rt: Runtime) -> APIRouter:
         if business_id is not None and not grant.allows(business_id):
             raise Refused(403, "forbidden", f"{grant.name} may not read business {business_id}")
         limit = body.get("limit", "50")
-        if not str(limit).isdigit():
+        if not (str(limit).isascii() and str(limit).isdigit()):
             raise _invalid("limit", "must be a positive integer")
         entries = ops.AuditLog(rt).entries(limit=min(int(limit), 1000), business_id=business_id)
         return [e for e in entries if isinstance(e.get("business_id"), int) and grant.allows(e["business_id"])]

@@ -248,7 +248,7 @@ def parse_since(text: str, now_ms: int | None = None, field: str = "since") -> i
     if match:
         unit = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[match["unit"]]
         return now - int(match["n"]) * unit
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -130,7 +130,13 @@ class LeaseBusy(Exception):
 def parse_store(text: str, field: str = "--store") -> Store:
     """``"5297:1293"`` -> Store."""
     brand, sep, branch = text.strip().partition(":")
-    if not sep or not brand.isdigit() or not branch.isdigit() or int(brand) <= 0 or int(branch) <= 0:
+    if (
+        not sep
+        or not (brand.isascii() and brand.isdigit())
+        or not (branch.isascii() and branch.isdigit())
+        or int(brand) <= 0
+        or int(branch) <= 0
+    ):
         raise InvalidInput(field, f"{text!r} is not BRAND:BRANCH (two positive integers)")
     return Store(brand_id=int(brand), branch_id=int(branch))
 
@@ -140,7 +146,7 @@ def parse_int_list(text: str, field: str) -> list[int]:
     out: list[int] = []
     for part in text.split(","):
         part = part.strip()
-        if not part.isdigit() or int(part) <= 0:
+        if not (part.isascii() and part.isdigit()) or int(part) <= 0:
             raise InvalidInput(field, f"{part!r} is not a positive integer id")
         out.append(int(part))
     if not out:
@@ -234,7 +240,7 @@ def build_item(
     if KLIKIT_PROVIDER not in prices or not prices[KLIKIT_PROVIDER]:
         raise InvalidInput(name["prices"], 'a price for the klikit provider "1" is required (e.g. 1:IDR:50000)')
     for provider, per_currency in prices.items():
-        if not str(provider).isdigit():
+        if not (str(provider).isascii() and str(provider).isdigit()):
             raise InvalidInput(name["prices"], f"provider {provider!r} is not a provider id")
         for currency in per_currency:
             if not CURRENCY.match(currency):

@@ -133,7 +133,7 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
         if origin and origin != "null" and origin.rstrip("/") != str(request.base_url).rstrip("/"):
             raise Refused(403, "cross-origin form refused")
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        if declared and (declared.isascii() and declared.isdigit()) and int(declared) > limit:
             raise Refused(413, f"form over {limit} bytes")
         body = b""
         async for chunk in request.stream():
@@ -157,7 +157,7 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
         if value in (None, ""):
             return None
         text = str(value).strip()
-        if not text.isdigit() or len(text) > 16:
+        if not (text.isascii() and text.isdigit()) or len(text) > 16:
             raise Refused(400, f"{name}: {text[:20]!r} is not a business id")
         return int(text)
 
@@ -418,8 +418,8 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
             return refused(exc, operator)
         new_key = form.get("new_key") in ("1", "on", "true")
         confirmed = str(form.get("confirm", ""))
-        if not confirmed.isdigit() or int(confirmed) != len(records):
-            changed = confirmed.isdigit() and int(confirmed) != len(records)
+        if not (confirmed.isascii() and confirmed.isdigit()) or int(confirmed) != len(records):
+            changed = (confirmed.isascii() and confirmed.isdigit()) and int(confirmed) != len(records)
             return page(
                 "confirm.html",
                 operator=operator,

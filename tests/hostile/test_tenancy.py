@@ -247,3 +247,12 @@ def test_pos_event_times_before_1970_are_400_naming_the_field_and_the_id_stays_f
         fixed = square(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         again = client.post("/webhooks/square", content=fixed, headers=square_headers(fixed))
         assert again.status_code == 202, "the same event id is not held by the refused delivery"
+
+
+def test_unicode_digits_in_paths_and_queries_are_400_not_500(r: redis.Redis) -> None:
+    # str.isdigit() accepts "¹" and "٣", which int() refuses or reads as another number.
+    with _client(r, operator_tokens="ops=*:tok-operator-ee51") as client:
+        auth = {"Authorization": "Bearer tok-operator-ee51"}
+        for path in ("/v1/businesses/¹/history", "/v1/businesses/398/history?limit=¹"):
+            resp = client.get(path, headers=auth)
+            assert resp.status_code == 400, (path, resp.status_code, resp.text)

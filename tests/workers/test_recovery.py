@@ -105,8 +105,10 @@ def test_a_worker_sigkilled_mid_call_is_taken_over_within_about_one_lease_ttl(
 def test_a_klikit_call_stalled_past_the_lease_ttl_keeps_the_lease_and_no_one_else_writes(
     make_pipeline: Any, workers: list[ServiceProcess], worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**worker_env, "MENUSYNC_LEASE_TTL_MS": "1000", "MENUSYNC_KLIKIT_READ_TIMEOUT_S": "5"}
-    hang_s = 2.5  # every write hangs 2.5 times the lease TTL, and then applies
+    # A 2 s lease (renewed every 0.67 s): on a loaded 2-core machine a 1 s lease could lose a renewal
+    # to scheduling alone, which the flush then (correctly) treats as a lost lease.
+    env = {**worker_env, "MENUSYNC_LEASE_TTL_MS": "2000", "MENUSYNC_KLIKIT_READ_TIMEOUT_S": "6"}
+    hang_s = 3.0  # every write hangs 1.5 times the lease TTL, and then applies
     p: Pipeline = make_pipeline(start=False)
     p.sandbox.set_faults(hang_rate=1.0, hang_s=hang_s, writes_only=True)
     for _ in range(2):
