@@ -30,7 +30,7 @@ def build_api_router(client: Any, keys: Any, grants: list[Grant]) -> APIRouter:
 
     @router.get("/v1/businesses/{business_id}/history", summary="The change history of a business")
     async def business_history(request: Request, business_id: str) -> Response:
-        if not business_id.isdigit() or len(business_id) > 16 or int(business_id) <= 0:
+        if not (business_id.isascii() and business_id.isdigit()) or len(business_id) > 16 or int(business_id) <= 0:
             detail = "business_id must be a positive integer"
             return _json(400, {"error": "invalid_path", "detail": detail, "field": "business_id"})
         return await _history(request, int(business_id))
@@ -46,7 +46,7 @@ def build_api_router(client: Any, keys: Any, grants: list[Grant]) -> APIRouter:
             return _json(403, {"error": "forbidden", "detail": detail, "field": "business_id"})
         q = request.query_params
         limit_text = q.get("limit", "100")
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
+        if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= 1000:
             return _json(400, {"error": "invalid_query", "detail": "limit must be 1-1000", "field": "limit"})
         try:
             since = history.parse_since(q["since"]) if q.get("since") else None
