@@ -1,10 +1,11 @@
 """The ledger's scripts against a plain Python model, under interleavings hypothesis chooses.
 
 A flush is split into separate steps, as it runs in a worker: read pending, then (later, call by
-call) settle what was read as applied, dead-lettered or ambiguous, or drop the rest for a retry.
-Producers record between any two steps and, through :class:`InterleavingRedis`, also *inside* a
-pending read: after the read's n-th Redis command, with n chosen by hypothesis. Replays (unblock)
-and the repeat of ambiguous writes (mark_suspect, repend_due_suspects) come in between too.
+call) settle what was read as applied, dead-lettered or ambiguous (suspect), or leave it pending
+(a transient failure). Producers record between any two steps and, through ``InterleavingRedis``
+(tests/workers/interleaving.py), also *inside* a pending read: after the read's n-th Redis command,
+with n chosen by hypothesis. Operators' replays (unblock, with or without a new key) and the repeat
+of ambiguous writes (repend_due_suspects) come in between too.
 
 Everything runs on the real Redis with the real Lua scripts, under a key prefix of each run's own.
 Checked:
