@@ -10,7 +10,7 @@ tests and the ledger's state machine.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -67,4 +67,4 @@ class InterleavingRedis(redis.Redis):
 
 def interleaving_client(redis_url: str) -> InterleavingRedis:
     """A decoded-responses client on ``redis_url`` (as the workers use), with no hook yet."""
-    return InterleavingRedis.from_url(redis_url, decode_responses=True)
+    return cast(InterleavingRedis, InterleavingRedis.from_url(redis_url, decode_responses=True))

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -270,7 +271,7 @@ def run_round(make_stack: Any, redis_url: str, load: Load) -> None:
     keys = Keys(stack.prefix)
     try:
         for b in businesses:
-            wait_for(lambda b=b: _settled(client, keys, b), timeout=90, what=f"business {b} to settle")
+            wait_for(partial(_settled, client, keys, b), timeout=90, what=f"business {b} to settle")
         stack.sandbox.clear_faults()
         wrong = []
         for b in businesses:

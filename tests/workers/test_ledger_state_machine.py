@@ -199,7 +199,9 @@ class LedgerMachine(RuleBasedStateMachine):
         for row in rows:
             assert row.version in self.model.versions.get(row.target.key(), []), row
             assert row.nonce == self.model.nonce.get(row.target.key(), 0), row
-        self.in_flight = rows or None
+        # Bit i of a settle's mask is row i in target order: the pending order (by the ms a target became
+        # pending) differs from run to run, and the rules hypothesis can pick next must not.
+        self.in_flight = sorted(rows, key=lambda row: row.target.key()) or None
 
     def _write_and_mark_applied(self, rows: list[PendingRow]) -> None:
         """One klikit call carrying ``rows`` succeeded: klikit holds each row's value, settled at its version."""
@@ -298,7 +300,8 @@ class LedgerMachine(RuleBasedStateMachine):
         for key, (value, version) in self.model.desired.items():
             if key in dead:
                 continue
-            assert applied.get(key) == version, f"{key}: newest {version} neither applied ({applied.get(key)}) nor dead"
+            got = applied.get(key)
+            assert got == version, f"{key}: newest {version} neither applied ({got!r}) nor dead"
             assert self.klikit.get(key) == (value, version), (
                 f"{key}: klikit holds {self.klikit.get(key)}, newest {value!r}"
             )
