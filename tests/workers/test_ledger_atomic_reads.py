@@ -1,17 +1,16 @@
 """Reads whose parts must agree are atomic: a record landing mid-read never splits them.
 
-The interleaving is forced, not hoped for: :class:`InterleavingRedis` runs every command of
-a non-transactional pipeline on its own and calls a hook after each one, so a hook can land
-a ``record`` between two reads exactly where a concurrent producer could. A script or a
-MULTI/EXEC block runs as one command, so nothing can land inside it.
+The interleaving is forced, not hoped for: ``InterleavingRedis`` (tests/workers/interleaving.py)
+runs every command of a non-transactional pipeline on its own and calls a hook after each one, so
+a hook can land a ``record`` between two reads exactly where a concurrent producer could. A script
+or a MULTI/EXEC block runs as one command, so nothing can land inside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import redis
+from interleaving import interleaving_client
 
 from config.redis import Keys
 from workers.changes import Change, Store, Target
@@ -23,60 +22,6 @@ TARGET = Target(business_id=398, store=STORE, level="item", entity_id=101, field
 
 def _change(at_ms: int, value: bool) -> Change:
     return Change(id=f"c{at_ms}", target=TARGET, value=value, occurred_at_ms=at_ms)
-
-
-class _OneByOnePipeline:
-    """A non-transactional pipeline that sends its commands one at a time through the client."""
-
-    def __init__(self, client: InterleavingRedis) -> None:
-        self.client = client
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-
-    def __getattr__(self, name: str) -> Callable[..., _OneByOnePipeline]:
-        def queue(*args: Any, **kwargs: Any) -> _OneByOnePipeline:
-            self.calls.append((name, args, kwargs))
-            return self
-
-        return queue
-
-    def execute(self) -> list[Any]:
-        calls, self.calls = self.calls, []
-        return [getattr(self.client, name)(*args, **kwargs) for name, args, kwargs in calls]
-
-
-class InterleavingRedis(redis.Redis):
-    """A real client that calls ``after_command(name, args)`` after every command it sends."""
-
-    after_command: Callable[[str, tuple[Any, ...]], None] = staticmethod(lambda name, args: None)
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        reply = super().execute_command(*args, **options)
-        self.after_command(str(args[0]).upper(), args[1:])
-        return reply
-
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
-        if transaction:
-            return _AtomicPipeline(self, super().pipeline(transaction=True, shard_hint=shard_hint))
-        return _OneByOnePipeline(self)
-
-
-class _AtomicPipeline:
-    """MULTI/EXEC as redis-py sends it, with the hook called once the block has run."""
-
-    def __init__(self, client: InterleavingRedis, pipe: Any) -> None:
-        self.client, self.pipe = client, pipe
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.pipe, name)
-
-    def execute(self) -> list[Any]:
-        replies = self.pipe.execute()
-        self.client.after_command("EXEC", ())
-        return list(replies)
-
-
-def _interleaving_client(redis_url: str) -> InterleavingRedis:
-    return InterleavingRedis.from_url(redis_url, decode_responses=True)
 
 
 def test_a_record_landing_mid_pending_read_never_pairs_an_old_value_with_a_new_version(
@@ -93,7 +38,7 @@ def test_a_record_landing_mid_pending_read_never_pairs_an_old_value_with_a_new_v
         if not landed and desired_key in args:
             landed.extend(writer.record([newer]))
 
-    client = _interleaving_client(redis_url)
+    client = interleaving_client(redis_url)
     client.after_command = land_newer_record  # type: ignore[method-assign]
     rows = Ledger(client, keys).pending(398)
 
@@ -112,7 +57,7 @@ def _read_racing_one_record(redis_url: str, keys: Keys, writer: Ledger, at_ms: i
         if not landed:
             landed.extend(writer.record([_change(at_ms, True)]))
 
-    client = _interleaving_client(redis_url)
+    client = interleaving_client(redis_url)
     client.after_command = land_newer_record  # type: ignore[method-assign]
     result = read(Ledger(client, keys))
     assert landed and landed[0], "the newer record did not land during the read"
