@@ -89,7 +89,7 @@ def test_releasing_a_lease_never_deletes_the_lease_another_worker_took_meanwhile
 ) -> None:
     from workers.lease import BusinessLease
 
-    client = _interleaving_client(redis_url)
+    client = interleaving_client(redis_url)
     lease = BusinessLease(client, keys, 398, ttl_ms=5_000)
     assert lease.acquire()
     taken: list[bool] = []

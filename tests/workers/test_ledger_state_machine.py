@@ -78,8 +78,10 @@ class Model:
 
     def record(self, key: str, at_ms: int, value: Any, version: str | None) -> None:
         current = self.desired.get(key)
-        # Newest event time wins; an equal event time is tie-broken by ingest order (the later wins).
-        wins = current is None or at_ms >= int(current[1].split(".")[0])
+        # Newest event time wins; an equal event time is tie-broken by ingest order (the later wins),
+        # except that the stored change again (same event time, same value) is a duplicate.
+        same = current is not None and at_ms == int(current[1].split(".")[0]) and value == current[0]
+        wins = not same and (current is None or at_ms >= int(current[1].split(".")[0]))
         assert (version is not None) == wins, f"{key}: record at {at_ms} answered {version!r}, model {current}"
         if version is None:
             return
