@@ -68,8 +68,9 @@ class DriftRepair:
     send_flush: bool = False
 
 
-#: Most targets one call of the record script takes (about 20 ms of Redis time at most).
-RECORD_CHUNK = 1_000
+#: Most targets one call of the record script takes: with the change history, about 12-15 ms of
+#: Redis time per call (measured about 24-28 ms for 1,000), so one request never holds Redis for long.
+RECORD_CHUNK = 500
 
 
 def now_ms() -> int:

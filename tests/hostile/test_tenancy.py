@@ -3,7 +3,7 @@
 Tokens and Standard Webhooks secrets are scoped to businesses; a change for a business menusync has
 no credentials for is refused; Square webhooks only reach the businesses their mappings name; one
 request cannot expand into more than MENUSYNC_MAX_TARGETS_PER_REQUEST targets, and a large one is
-recorded in chunks of at most 1,000 targets per script call with one nudge.
+recorded in chunks of at most RECORD_CHUNK targets per script call with one nudge.
 """
 
 from __future__ import annotations
@@ -159,17 +159,17 @@ def test_a_large_request_is_recorded_in_chunks_with_one_nudge(r: redis.Redis, ke
             value=False,
             occurred_at_ms=1_790_000_000_000,
         )
-        for i in range(1, 2 * RECORD_CHUNK + 501)
+        for i in range(1, 2 * RECORD_CHUNK + RECORD_CHUNK // 2 + 1)
     ]
     # The same target twice, newest first, in different chunks: the newest still wins.
     newest = Change(id="newest", target=changes[0].target, value=True, occurred_at_ms=1_790_000_000_001)
     to_send: set[int] = set()
     versions = ledger.record([newest, *changes], flush_to_send=to_send)
-    assert client.record_sizes == [RECORD_CHUNK, RECORD_CHUNK, 501]
+    assert client.record_sizes == [RECORD_CHUNK, RECORD_CHUNK, RECORD_CHUNK // 2 + 1]
     assert to_send == {398}
     assert versions.count(None) == 1  # only the older duplicate lost
     assert ledger.desired(changes[0].target)[0] is True  # type: ignore[index]
-    assert ledger.pending_count(398) == 2 * RECORD_CHUNK + 500
+    assert ledger.pending_count(398) == 2 * RECORD_CHUNK + RECORD_CHUNK // 2
 
 
 def test_the_same_target_time_and_value_again_is_a_duplicate_with_no_new_version(r: redis.Redis, keys: Keys) -> None:
