@@ -38,7 +38,7 @@ browser:
 		|| { echo "make browser: could not install chromium with apt-get" >&2; exit 1; }; }
 
 run: $(STAMP)
-	$(BIN)/python -m producers.run
+	$(BIN)/python -m devstack.run
 
 demo: $(STAMP)
 	$(BIN)/python -m bench.demo

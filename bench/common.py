@@ -1,7 +1,7 @@
 """What every benchmark shares: a Redis under a fresh prefix, the sandbox, worker processes, numbers.
 
 A benchmark runs in its own process (``python -m bench.<name>``). :class:`BenchStack` brings up
-the pieces it asks for, all as subprocesses on loopback (``bench/stack.py``), and tears them down
+the pieces it asks for, all as subprocesses on loopback (``devstack/stack.py``), and tears them down
 and deletes every Redis key under its prefix afterwards. Results are JSON under ``bench/results/``;
 :func:`write_report` renders ``bench/results/REPORT.md`` from every result file present.
 """
@@ -25,11 +25,11 @@ from typing import Any
 
 import psutil
 
-from bench.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, ServiceProcess, stack_env, write_credentials
-from config.embedded_redis import EmbeddedRedis, ensure_redis
 from config.redis import connect, delete_prefix
-from klikit.sandbox.seed import default_credentials
-from klikit.sandbox.testing import SandboxProcess
+from devstack.embedded_redis import EmbeddedRedis, ensure_redis
+from devstack.sandbox.seed import default_credentials
+from devstack.sandbox.testing import SandboxProcess
+from devstack.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, ServiceProcess, stack_env, write_credentials
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -42,11 +42,6 @@ PRODUCTION_TIMINGS: dict[str, Any] = {
 
 #: Dramatiq's worker cannot see an idle moment for a while after start; wait for the consumers.
 WORKER_BOOT_S = 3.0
-
-
-def bench_business_ids(count: int) -> list[int]:
-    """The sandbox's benchmark businesses: 1001, 1002, ... (klikit/sandbox/seed.py)."""
-    return [1000 + k for k in range(1, count + 1)]
 
 
 def bench_stores(business_id: int, stores: int) -> list[tuple[int, int]]:

@@ -34,7 +34,6 @@ from typing import Any
 from bench.common import (
     PRODUCTION_TIMINGS,
     BenchStack,
-    bench_business_ids,
     bench_items,
     bench_stores,
     enable_targets,
@@ -46,8 +45,8 @@ from bench.common import (
     row,
     save_result,
 )
-from bench.stack import SCHEDULER_ARGV, ServiceProcess
-from klikit.sandbox.testing import SandboxAdmin
+from devstack.sandbox.testing import SandboxAdmin
+from devstack.stack import SCHEDULER_ARGV, ServiceProcess, bench_business_ids
 
 Store = tuple[int, int]
 
