@@ -1,7 +1,7 @@
 """A probe actor for ``bench.recovery``: how long a dead worker's fetched messages take to come back.
 
 ``python -m dramatiq bench.recovery_probe --processes 1 --threads 1`` runs it. The broker is
-built like menusync's (``config.broker``: Redis with ``MENUSYNC_HEARTBEAT_TIMEOUT_MS`` and
+built like menusync's (``workers.broker``: Redis with ``MENUSYNC_HEARTBEAT_TIMEOUT_MS`` and
 ``MENUSYNC_BROKER_MAINTENANCE_CHANCE``, or RabbitMQ when ``BROKER_URL`` is amqp), under the
 namespace ``<prefix>-dramatiq`` of its own prefix. ``probe(tag)`` records when it started in
 Redis (``<prefix>:probe:started``) and then sleeps ``PROBE_SLEEP_S`` (the victim sleeps for an
@@ -15,9 +15,9 @@ import time
 
 import dramatiq
 
-from config.broker import build_broker
 from config.redis import connect
 from config.settings import get_settings
+from workers.broker import build_broker
 
 QUEUE = "menusync-probe"
 

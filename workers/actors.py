@@ -1,6 +1,6 @@
 """The Dramatiq actors. Thin: they read their payload and call the flush or publish logic.
 
-Importing this module sets the global broker from the environment (config.broker),
+Importing this module sets the global broker from the environment (workers.broker),
 so ``dramatiq workers.actors`` runs the workers.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import dramatiq
 import structlog
 
-from config.broker import build_broker
 from config.settings import get_settings
+from workers.broker import build_broker
 from workers.errors import FlushDeferred, UnreadablePayload
 from workers.flush import flush_business_now, read_business_id
 from workers.ledger import now_ms

@@ -12,24 +12,27 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 import structlog
+from prometheus_client import Counter
 
 from config.logging import scrub
+from workers.deadletters import DeadLetter, DeadLetterStore
 
 log = structlog.get_logger("menusync.middleware")
 
 
 class LogContext(dramatiq.Middleware):
-    def after_process_boot(self, broker: dramatiq.Broker) -> None:
-        """A worker process configures logging once it has booted (not at import time)."""
-        from config.logging import configure_logging
-        from config.settings import get_settings
+    """``configure`` sets up logging; it is called once a worker process has booted (not at import time)."""
 
-        settings = get_settings()
-        configure_logging(settings.log_format, settings.log_level)
+    def __init__(self, configure: Callable[[], None]) -> None:
+        self.configure = configure
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        self.configure()
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         structlog.contextvars.bind_contextvars(actor=message.actor_name, message_id=message.message_id)
@@ -60,6 +63,13 @@ class ShutdownSignal(dramatiq.Middleware):
 
 
 class DeadLetters(dramatiq.Middleware):
+    """``store`` answers the dead-letter store when a message has failed for good (the process's
+    runtime is built lazily, after the broker); ``counter`` is the dead-letter metric, by code."""
+
+    def __init__(self, store: Callable[[], DeadLetterStore], counter: Counter) -> None:
+        self.store = store
+        self.counter = counter
+
     def after_process_message(
         self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: BaseException | None = None
     ) -> None:
@@ -71,12 +81,7 @@ class DeadLetters(dramatiq.Middleware):
         if message.failed:
             self._record(message, "message_skipped", "skipped (age limit reached or skipped by middleware)")
 
-    @staticmethod
-    def _record(message: Any, code: str, reason: str) -> None:
-        from workers.deadletters import DeadLetter
-        from workers.metrics import DEAD_LETTERS
-        from workers.runtime import runtime
-
+    def _record(self, message: Any, code: str, reason: str) -> None:
         args = list(message.args or [])
         business_id = args[0] if args and isinstance(args[0], int) else None
         now = int(time.time() * 1000)
@@ -93,8 +98,8 @@ class DeadLetters(dramatiq.Middleware):
             last_failure_ms=now,
         )
         try:
-            runtime().dead_letters.add(record)
-            DEAD_LETTERS.labels(code=record.error_code).inc()
+            self.store().add(record)
+            self.counter.labels(code=record.error_code).inc()
             log.error("message dead-lettered", dead_letter_id=record.id, code=record.error_code, reason=record.reason)
         except Exception:  # the store is down: the log line is the record of last resort
             log.exception("could not record dead letter", code=record.error_code, reason=record.reason)

@@ -19,20 +19,33 @@ from dramatiq.middleware import (
 )
 from dramatiq.middleware.prometheus import Prometheus
 
-from config.settings import Settings
+from config.logging import configure_logging
+from config.settings import Settings, get_settings
+from workers.deadletters import DeadLetterStore
+from workers.metrics import DEAD_LETTERS
+from workers.middleware import DeadLetters, LogContext, ShutdownSignal
+from workers.runtime import runtime
+from workers.shutdown import WORKER_STOPPING
+
+
+def _dead_letter_store() -> DeadLetterStore:
+    """The process's dead-letter store, resolved when a message fails (the runtime is built lazily)."""
+    return runtime().dead_letters
+
+
+def _configure_logging() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
     """A broker for ``settings`` with menusync's middleware stack (dead letters included)."""
-    from workers.middleware import DeadLetters, LogContext, ShutdownSignal
-    from workers.shutdown import WORKER_STOPPING
-
     # Dramatiq runs "after" hooks in reverse order: DeadLetters sits before Retries so that it
     # sees a message only once Retries has decided it failed for good; LogContext comes first
     # so that its context stays bound until every other hook has logged.
     middleware: list[dramatiq.Middleware] = [
-        LogContext(),
-        DeadLetters(),
+        LogContext(configure=_configure_logging),
+        DeadLetters(store=_dead_letter_store, counter=DEAD_LETTERS),
         AgeLimit(),
         TimeLimit(time_limit=120_000),
         ShutdownNotifications(),
