@@ -17,7 +17,6 @@ never interleave a read and a write.
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import redis
 
 from config.redis import Keys
 from workers.changes import Change, Target
+from workers.clock import now_ms
 from workers.scripts import script
 
 
@@ -70,10 +70,6 @@ class DriftRepair:
 
 #: Most targets one call of the record script takes (about 20 ms of Redis time at most).
 RECORD_CHUNK = 1_000
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Ledger:

@@ -19,13 +19,13 @@ from klikit.errors import KlikitError
 from workers import history
 from workers.breaker import Breaker
 from workers.changes import Store
+from workers.clock import now_ms
+from workers.credential_block import auth_block_key
 from workers.deadletters import DeadLetter
 from workers.debounce import FLUSH_POLL_MS, Verdict, decide
 from workers.errors import FlushDeferred
-from workers.flush import auth_block_key
 from workers.idempotency import idempotency_key
 from workers.lease import BusinessLease, Lease
-from workers.ledger import now_ms
 from workers.metrics import DEAD_LETTERS, KLIKIT_CALLS, PUBLISHES, RETRIES, WRITE_TO_PUBLISH
 from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
 from workers.publish_state import ALL_STORES, PublishTracker
