@@ -404,14 +404,13 @@ def split_call(call: PlannedCall, rows_by_key: dict[str, PendingRow], ctx: PlanC
 def _dead_letter_call(
     rt: Runtime, business_id: int, call: PlannedCall, error: KlikitError, attempts: int, first_ms: int
 ) -> None:
-    operation = OPERATIONS[call.operation]
     record = rt.dead_letters.add(
         DeadLetter(
             business_id=business_id,
             targets=list(call.targets),
             change_ids=list(call.change_ids),
             operation=call.operation,
-            path=operation.path.replace("{id}", str(call.path_id)) if call.path_id is not None else operation.path,
+            path=OPERATIONS[call.operation].url_path(call.path_id),
             body=call.body,
             idempotency_key=call.idempotency_key,
             error_code=error.code,

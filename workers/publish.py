@@ -16,6 +16,7 @@ import structlog
 
 from config.credentials import CredentialsError
 from klikit.errors import KlikitError
+from klikit.paths import OPERATIONS
 from workers import history
 from workers.breaker import Breaker
 from workers.changes import Store
@@ -171,7 +172,7 @@ def _dead_letter(
         DeadLetter(
             business_id=business_id,
             operation=PUBLISH_OPERATION,
-            path="/v1/partner/menus/publish",
+            path=OPERATIONS[PUBLISH_OPERATION].url_path(),
             body=body,
             idempotency_key=key,
             error_code=code,
