@@ -130,3 +130,21 @@ def test_every_script_named_is_a_file_and_every_file_is_used() -> None:
     assert named, "no script() call found: the guard is looking in the wrong place"
     unused = files - set(named)
     assert not unused, f"workers/lua/ files no script() call names: {sorted(unused)}"
+
+
+def test_tests_take_the_process_harness_from_devstack() -> None:
+    """Tests import devstack for the harness; of bench only the lunch-rush scenario the chaos runs replay."""
+    found = []
+    for path in _modules("tests"):
+        for node in ast.walk(_tree(path)):
+            modules: list[str] = []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                modules = [node.module]
+            found += [
+                f"{_rel(path)}:{node.lineno} imports {m}"
+                for m in modules
+                if m.split(".")[0] == "bench" and m != "bench.lunch_rush"
+            ]
+    assert not found, found
