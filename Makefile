@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,7 +38,7 @@ browser:
 		|| { echo "make browser: could not install chromium with apt-get" >&2; exit 1; }; }
 
 run: $(STAMP)
-	$(BIN)/python -m producers.run
+	$(BIN)/python -m devstack.run
 
 demo: $(STAMP)
 	$(BIN)/python -m bench.demo

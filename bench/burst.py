@@ -26,9 +26,6 @@ from bench.common import (
     PRODUCTION_TIMINGS,
     BenchStack,
     RssSampler,
-    bench_business_ids,
-    bench_items,
-    bench_stores,
     call_summary,
     change_to_write_latencies,
     flush_rounds,
@@ -42,6 +39,7 @@ from bench.common import (
     save_result,
     write_to_publish_latencies,
 )
+from devstack.stack import bench_business_ids, bench_items, bench_stores
 
 #: Event times: an hour ago, so that every version lies in the past (the ledger refuses future events).
 BASE_MS = int(time.time() * 1000) - 3_600_000

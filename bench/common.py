@@ -1,7 +1,7 @@
 """What every benchmark shares: a Redis under a fresh prefix, the sandbox, worker processes, numbers.
 
 A benchmark runs in its own process (``python -m bench.<name>``). :class:`BenchStack` brings up
-the pieces it asks for, all as subprocesses on loopback (``bench/stack.py``), and tears them down
+the pieces it asks for, all as subprocesses on loopback (``devstack/stack.py``), and tears them down
 and deletes every Redis key under its prefix afterwards. Results are JSON under ``bench/results/``;
 :func:`write_report` renders ``bench/results/REPORT.md`` from every result file present.
 """
@@ -25,11 +25,11 @@ from typing import Any
 
 import psutil
 
-from bench.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, ServiceProcess, stack_env, write_credentials
-from config.embedded_redis import EmbeddedRedis, ensure_redis
 from config.redis import connect, delete_prefix
-from klikit.sandbox.seed import default_credentials
-from klikit.sandbox.testing import SandboxProcess
+from devstack.embedded_redis import EmbeddedRedis, ensure_redis
+from devstack.sandbox.seed import default_credentials
+from devstack.sandbox.testing import SandboxProcess
+from devstack.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, ServiceProcess, stack_env, write_credentials
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -42,25 +42,6 @@ PRODUCTION_TIMINGS: dict[str, Any] = {
 
 #: Dramatiq's worker cannot see an idle moment for a while after start; wait for the consumers.
 WORKER_BOOT_S = 3.0
-
-
-def bench_business_ids(count: int) -> list[int]:
-    """The sandbox's benchmark businesses: 1001, 1002, ... (klikit/sandbox/seed.py)."""
-    return [1000 + k for k in range(1, count + 1)]
-
-
-def bench_stores(business_id: int, stores: int) -> list[tuple[int, int]]:
-    """(brand, branch) of each store of a benchmark business, as the sandbox seeds them."""
-    k = business_id - 1000
-    base = k * 1_000_000
-    brand_count = min(2, stores)
-    brands = [base + 900_001 + j for j in range(brand_count)]
-    return [(brands[j % brand_count], base + 950_001 + j) for j in range(stores)]
-
-
-def bench_items(business_id: int, items: int) -> list[int]:
-    base = (business_id - 1000) * 1_000_000
-    return [base + 100_001 + j for j in range(items)]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -48,7 +48,10 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from bench.stack import (
+from config.redis import Keys, connect
+from devstack.embedded_redis import EmbeddedRedis, free_port
+from devstack.sandbox.testing import SandboxProcess
+from devstack.stack import (
     INVENTORY_ARGV,
     SCHEDULER_ARGV,
     WEB_ARGV,
@@ -57,9 +60,6 @@ from bench.stack import (
     stack_env,
     write_credentials,
 )
-from config.embedded_redis import EmbeddedRedis, free_port
-from config.redis import Keys, connect
-from klikit.sandbox.testing import SandboxProcess
 from producers.signatures import sign_shopify, sign_square, sign_standard
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -34,9 +34,6 @@ from typing import Any
 from bench.common import (
     PRODUCTION_TIMINGS,
     BenchStack,
-    bench_business_ids,
-    bench_items,
-    bench_stores,
     enable_targets,
     is_publish,
     is_write,
@@ -46,8 +43,8 @@ from bench.common import (
     row,
     save_result,
 )
-from bench.stack import SCHEDULER_ARGV, ServiceProcess
-from klikit.sandbox.testing import SandboxAdmin
+from devstack.sandbox.testing import SandboxAdmin
+from devstack.stack import SCHEDULER_ARGV, ServiceProcess, bench_business_ids, bench_items, bench_stores
 
 Store = tuple[int, int]
 

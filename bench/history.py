@@ -31,9 +31,9 @@ import time
 from typing import Any
 
 from bench.common import row, save_result, write_report
-from bench.stack import WEB_ARGV, ServiceProcess, stack_env, write_credentials
-from config.embedded_redis import EmbeddedRedis, free_port
 from config.redis import Keys, connect
+from devstack.embedded_redis import EmbeddedRedis, free_port
+from devstack.stack import WEB_ARGV, ServiceProcess, stack_env, write_credentials
 from workers.changes import Change, Store, Target
 from workers.history import history_key
 from workers.ledger import Ledger

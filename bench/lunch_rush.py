@@ -36,9 +36,6 @@ from bench.common import (
     PRODUCTION_TIMINGS,
     BenchStack,
     RssSampler,
-    bench_business_ids,
-    bench_items,
-    bench_stores,
     call_summary,
     change_to_write_latencies,
     flush_window_lower_bound,
@@ -53,7 +50,7 @@ from bench.common import (
     row,
     save_result,
 )
-from bench.stack import WORKER_ARGV
+from devstack.stack import WORKER_ARGV, bench_business_ids, bench_items, bench_stores
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"bench-lunch-rush-webhook-secret!").decode()
 API_TOKEN = "bench-api-token-4c1f9e"

@@ -31,15 +31,13 @@ import httpx
 
 from bench.common import (
     BenchStack,
-    bench_business_ids,
-    bench_items,
-    bench_stores,
     free_port,
     percentile,
     row,
     save_result,
 )
 from bench.lunch_rush import API_TOKEN, WEBHOOK_SECRET
+from devstack.stack import bench_business_ids, bench_items, bench_stores
 
 
 async def bare_app(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Callable[..., Any]) -> None:

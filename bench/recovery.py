@@ -40,15 +40,12 @@ from typing import Any
 from bench.common import (
     PRODUCTION_TIMINGS,
     BenchStack,
-    bench_business_ids,
-    bench_items,
-    bench_stores,
     percentile,
     row,
     save_result,
 )
-from bench.stack import WORKER_ARGV, ServiceProcess, wait_for
 from config.settings import Settings
+from devstack.stack import WORKER_ARGV, ServiceProcess, bench_business_ids, bench_items, bench_stores, wait_for
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 #: Event times an hour ago: every version lies in the past.

@@ -19,14 +19,11 @@ from typing import Any
 from bench.common import (
     PRODUCTION_TIMINGS,
     BenchStack,
-    bench_business_ids,
-    bench_items,
-    bench_stores,
     call_summary,
     row,
     save_result,
 )
-from bench.stack import WORKER_ARGV
+from devstack.stack import WORKER_ARGV, bench_business_ids, bench_items, bench_stores
 
 #: Event times: an hour ago, so that every version lies in the past (the ledger refuses future events).
 BASE_MS = int(time.time() * 1000) - 3_600_000

@@ -416,7 +416,7 @@ class KlikitClient:
     def enable(
         self, level: str, request: EnableUpdateRequest | Mapping[str, Any], *, idempotency_key: str
     ) -> KlikitResponse:
-        """Bulk enable / disable at ``level`` (section, category, item)."""
+        """Bulk enable / disable at ``level`` (section, category, item; a modifier is an item: enableItems)."""
         operation = ENABLE_OPERATION.get(level)
         if operation is None:
             raise ClientUsageError(f"no enable operation for level {level!r}; one of {sorted(ENABLE_OPERATION)}")

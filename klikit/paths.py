@@ -71,11 +71,13 @@ _ALL = [
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in _ALL}
 
-#: change level -> bulk enable operation (modifier groups and modifiers have no enable endpoint)
+#: change level -> bulk enable operation. Modifiers are items with ``onlyModifier: true``: they
+#: are enabled through enableItems; modifier groups have no enable endpoint.
 ENABLE_OPERATION: dict[str, str] = {
     "section": "enable_sections",
     "category": "enable_categories",
     "item": "enable_items",
+    "modifier": "enable_items",
 }
 
 #: change level -> visibility-map operation

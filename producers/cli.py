@@ -14,7 +14,7 @@ import typer
 from config.logging import configure_logging
 from config.settings import get_settings
 from producers import cli_change, cli_history, cli_mappings, cli_operations
-from producers.run import ROOT, load_cli_env
+from producers.cli_env import ROOT, load_cli_env
 from workers import cli_ops, cli_plan, status
 
 app = typer.Typer(

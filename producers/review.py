@@ -12,12 +12,12 @@ them; ``menusync mappings show-unmapped ID`` prints one with its raw event.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import redis
 
 from config.redis import Keys
+from workers import clock
 
 MAX_ENTRIES = 10_000
 MAX_RAW_BYTES = 4 * 1024
@@ -47,7 +47,7 @@ def queue_review(
             "reason": _cut(reason.encode("utf-8", errors="replace"), MAX_REASON_BYTES),
             "raw": _cut(data, MAX_RAW_BYTES),
             "raw_bytes": str(len(data)),
-            "at_ms": str(int(time.time() * 1000)),
+            "at_ms": str(clock.now_ms()),
         },
         maxlen=MAX_ENTRIES,
         approximate=True,

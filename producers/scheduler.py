@@ -32,6 +32,7 @@ from config.settings import get_settings, validation_summary
 from producers.metrics import TIMERS
 from producers.runtime import context
 from producers.timers import Timer, Timers
+from workers import clock
 from workers.changes import Change
 from workers.deadletters import DeadLetter, DeadLetterStore
 
@@ -52,16 +53,12 @@ class RunDueResult:
     dropped: int
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def run_due(now_ms: int | None = None, *, timers: Timers | None = None, limit: int = 500) -> RunDueResult:
     """Fire every timer due at ``now_ms`` (default: now). Answers what happened."""
     from workers.submit import submit_changes
 
     timers = timers or Timers(*context())
-    now = _now_ms() if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     fired = cancelled = dropped = 0
     while True:
         due, broken = timers.claim_due(now, limit)
@@ -118,7 +115,7 @@ def split_runnable(due: list[Timer], timers: Timers) -> tuple[list[Timer], list[
 
 def purge_dead_letters(timers: Timers, retention_days: float) -> int:
     """Remove open dead letters past the retention period; logs and answers the count."""
-    cutoff = _now_ms() - int(retention_days * 86_400_000)
+    cutoff = clock.now_ms() - int(retention_days * 86_400_000)
     store = DeadLetterStore(timers.client, timers.keys)
     removed = 0
     while True:
@@ -147,7 +144,7 @@ def loop(stop: threading.Event, *, timers: Timers, sweep_interval_s: float, tick
     sweep = load_sweeper()
     if sweep is None:
         log.info("no workers.sweeper module; running timers only")
-    timers.recover(_now_ms(), 0)  # at start, every claimed timer belonged to a process now gone
+    timers.recover(clock.now_ms(), 0)  # at start, every claimed timer belonged to a process now gone
     last_sweep = last_recover = last_purge = time.monotonic()
     while not stop.is_set():
         try:
@@ -158,7 +155,7 @@ def loop(stop: threading.Event, *, timers: Timers, sweep_interval_s: float, tick
                 sweep()
             if now - last_recover >= RECOVER_EVERY_S:
                 last_recover = now
-                timers.recover(_now_ms(), STALE_CLAIM_MS)
+                timers.recover(clock.now_ms(), STALE_CLAIM_MS)
             if now - last_purge >= PURGE_EVERY_S:
                 last_purge = now
                 purge_dead_letters(timers, get_settings().dead_letter_retention_days)
@@ -169,7 +166,7 @@ def loop(stop: threading.Event, *, timers: Timers, sweep_interval_s: float, tick
         next_due = None
         with contextlib.suppress(redis.RedisError):
             next_due = timers.next_due_ms()
-        wait = tick_s if next_due is None else min(tick_s, max(0.0, (next_due - _now_ms()) / 1000))
+        wait = tick_s if next_due is None else min(tick_s, max(0.0, (next_due - clock.now_ms()) / 1000))
         stop.wait(wait)
 
 

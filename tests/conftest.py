@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from config.embedded_redis import EmbeddedRedis, ensure_redis
 from config.redis import Keys, connect, delete_prefix
+from devstack.embedded_redis import EmbeddedRedis, ensure_redis
 
 RUN_PREFIX = f"mstest-{uuid.uuid4().hex[:10]}"
 _embedded: EmbeddedRedis | None = None

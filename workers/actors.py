@@ -11,9 +11,9 @@ import structlog
 
 from config.settings import get_settings
 from workers.broker import build_broker
+from workers.clock import now_ms
 from workers.errors import FlushDeferred, UnreadablePayload
 from workers.flush import flush_business_now, read_business_id
-from workers.ledger import now_ms
 from workers.publish import publish_business_now
 from workers.reconcile import read_store_keys, reconcile_business_now
 from workers.runtime import runtime

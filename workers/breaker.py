@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from config.redis import Keys
-from workers.ledger import now_ms
+from workers.clock import now_ms
 from workers.metrics import KLIKIT_OUTAGE_SECONDS
 from workers.scripts import script
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from config.redis import Keys
-from workers.ledger import now_ms
+from workers.clock import now_ms
 from workers.scripts import script
 
 

@@ -40,10 +40,10 @@ from rich.console import Console
 from rich.table import Table
 
 from workers import dlq_actions
+from workers.clock import now_ms
+from workers.credential_block import auth_block_key
 from workers.deadletters import DeadLetter
 from workers.dlq_actions import CONFLICT, REPLAYED_KEEP_S
-from workers.flush import auth_block_key
-from workers.ledger import now_ms
 from workers.runtime import Runtime, runtime
 from workers.status import ago
 

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from config.logging import scrub
 from config.redis import Keys
+from workers.clock import now_ms
 from workers.scripts import script
 
 
 class DeadLetter(BaseModel):
-    id: str = Field(default_factory=lambda: f"dl-{int(time.time() * 1000)}-{secrets.token_hex(4)}")
+    id: str = Field(default_factory=lambda: f"dl-{now_ms()}-{secrets.token_hex(4)}")
     kind: str = "call"
     """``call`` (a klikit write or publish) or ``message`` (a message that could not be processed)."""
     business_id: int | None = None
@@ -39,8 +39,8 @@ class DeadLetter(BaseModel):
     http_status: int | None = None
     request_id: str | None = None
     attempts: int = 1
-    first_failure_ms: int = Field(default_factory=lambda: int(time.time() * 1000))
-    last_failure_ms: int = Field(default_factory=lambda: int(time.time() * 1000))
+    first_failure_ms: int = Field(default_factory=now_ms)
+    last_failure_ms: int = Field(default_factory=now_ms)
     reason: str = ""
     actor: str | None = None
     message_id: str | None = None

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from workers import history
+from workers.clock import now_ms
+from workers.credential_block import auth_block_key
 from workers.deadletters import DeadLetter
-from workers.flush import auth_block_key
-from workers.ledger import now_ms
 from workers.publish import PUBLISH_OPERATION
 from workers.runtime import Runtime
 

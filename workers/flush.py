@@ -41,10 +41,12 @@ from klikit.paths import OPERATIONS
 from workers import history
 from workers.breaker import Breaker
 from workers.budget import RateBudget
+from workers.clock import now_ms
+from workers.credential_block import auth_block_key
 from workers.deadletters import DeadLetter
 from workers.errors import FlushDeferred, UnreadablePayload
 from workers.lease import BusinessLease, LeaseLost
-from workers.ledger import PendingRow, now_ms
+from workers.ledger import PendingRow
 from workers.metrics import CHANGE_TO_APPLIED, CHANGES_PER_CALL, DEAD_LETTERS, KLIKIT_CALLS, RETRIES
 from workers.outage import repend_transient_dead_letters
 from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
@@ -111,10 +113,6 @@ def read_business_id(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise UnreadablePayload(f"business id must be a positive integer, got {type(value).__name__} {value!r:.40}")
     return value
-
-
-def auth_block_key(rt: Runtime, business_id: int) -> str:
-    return rt.keys("credential", "blocked", business_id)
 
 
 def flush_business_now(
@@ -406,14 +404,13 @@ def split_call(call: PlannedCall, rows_by_key: dict[str, PendingRow], ctx: PlanC
 def _dead_letter_call(
     rt: Runtime, business_id: int, call: PlannedCall, error: KlikitError, attempts: int, first_ms: int
 ) -> None:
-    operation = OPERATIONS[call.operation]
     record = rt.dead_letters.add(
         DeadLetter(
             business_id=business_id,
             targets=list(call.targets),
             change_ids=list(call.change_ids),
             operation=call.operation,
-            path=operation.path.replace("{id}", str(call.path_id)) if call.path_id is not None else operation.path,
+            path=OPERATIONS[call.operation].url_path(call.path_id),
             body=call.body,
             idempotency_key=call.idempotency_key,
             error_code=error.code,

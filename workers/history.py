@@ -31,12 +31,12 @@ Publishes go to a small stream of their own, ``publishes:B`` (the last :data:`PU
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from config.redis import Keys
+from workers import clock
 
 #: Most bytes of a value kept in a history entry (the record script cuts it the same).
 MAX_VALUE_BYTES = 512
@@ -132,7 +132,7 @@ def append_outcomes(
     if max_entries <= 0:
         return 0
     key = history_key(keys, business_id)
-    now = str(int(time.time() * 1000))
+    now = str(clock.now_ms())
     pipe = client.pipeline(transaction=False)
     n = 0
     for target, version in targets:
@@ -242,7 +242,7 @@ def parse_since(text: str, now_ms: int | None = None, field: str = "since") -> i
     """``90s``, ``30m``, ``2h``, ``7d`` ago, or epoch milliseconds, or ISO 8601 with a zone -> epoch ms."""
     from datetime import datetime
 
-    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    now = now_ms if now_ms is not None else clock.now_ms()
     text = text.strip()
     match = _DURATION.match(text)
     if match:

@@ -17,7 +17,6 @@ never interleave a read and a write.
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import redis
 
 from config.redis import Keys
 from workers.changes import Change, Target
+from workers.clock import now_ms
 from workers.scripts import script
 
 
@@ -71,10 +71,6 @@ class DriftRepair:
 #: Most targets one call of the record script takes: with the change history, about 12-15 ms of
 #: Redis time per call (measured about 24-28 ms for 1,000), so one request never holds Redis for long.
 RECORD_CHUNK = 500
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Ledger:

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ import structlog
 from prometheus_client import Counter
 
 from config.logging import scrub
+from workers.clock import now_ms
 from workers.deadletters import DeadLetter, DeadLetterStore
 
 log = structlog.get_logger("menusync.middleware")
@@ -84,7 +84,7 @@ class DeadLetters(dramatiq.Middleware):
     def _record(self, message: Any, code: str, reason: str) -> None:
         args = list(message.args or [])
         business_id = args[0] if args and isinstance(args[0], int) else None
-        now = int(time.time() * 1000)
+        now = now_ms()
         record = DeadLetter(
             kind="message",
             business_id=business_id,

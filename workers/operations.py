@@ -61,8 +61,9 @@ from klikit.models import (
     ZoneStore,
 )
 from workers.changes import Store
+from workers.clock import now_ms
 from workers.lease import BusinessLease
-from workers.ledger import TargetState, now_ms
+from workers.ledger import TargetState
 from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
 from workers.publish_state import ALL_STORES, PublishTracker
 from workers.runtime import Runtime

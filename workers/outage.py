@@ -16,8 +16,8 @@ from collections.abc import Callable
 import structlog
 
 from klikit.errors import DownstreamUnavailable, InternalError, KlikitConnectionError, KlikitTimeout, NotEnvelopeError
+from workers.clock import now_ms
 from workers.deadletters import DeadLetter
-from workers.ledger import now_ms
 from workers.publish_state import ALL_STORES, PublishTracker
 from workers.runtime import Runtime
 

@@ -27,25 +27,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from klikit.models import UpdateVisibilityRequest, ZoneStore
+from klikit.models import EnableUpdateRequest, UpdateVisibilityRequest, ZoneStore
+from klikit.paths import ENABLE_OPERATION, VISIBILITY_OPERATION
 from workers.changes import Store, Target
 from workers.idempotency import canonical_json, idempotency_key
 from workers.ledger import PendingRow
 
 # Modifiers are items with ``onlyModifier: true``: they are enabled through enableItems.
-ENABLE_OPERATION = {
-    "section": "enable_sections",
-    "category": "enable_categories",
-    "item": "enable_items",
-    "modifier": "enable_items",
-}
-VISIBILITY_OPERATION = {
-    "section": "set_section_visibilities",
-    "category": "set_category_visibilities",
-    "item": "set_item_visibilities",
-    "modifier_group": "set_modifier_group_visibilities",
-    "modifier": "set_modifier_visibilities",
-}
 SYNC_OPERATION = "sync_menu_to_stores"
 
 
@@ -218,10 +206,12 @@ def _enable_calls(
         for chunk in _chunks(ids, ctx.max_ids):
             chunk_set = set(chunk)
             chunk_rows = [r for r in members if r.target.entity_id in chunk_set]
-            body: dict[str, Any] = {"ids": list(chunk), "isEnabled": value}
-            if store_set:
-                body["zoneStores"] = _zone_stores(store_set)
-            calls.append(_make_call(ctx, operation, body, chunk_rows, store_set))
+            request = EnableUpdateRequest(
+                ids=list(chunk),
+                is_enabled=value,
+                zone_stores=[ZoneStore(brand_id=s.brand_id, branch_id=s.branch_id) for s in store_set] or None,
+            )
+            calls.append(_make_call(ctx, operation, request.wire(), chunk_rows, store_set))
     return calls
 
 

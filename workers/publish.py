@@ -16,16 +16,17 @@ import structlog
 
 from config.credentials import CredentialsError
 from klikit.errors import KlikitError
+from klikit.paths import OPERATIONS
 from workers import history
 from workers.breaker import Breaker
 from workers.changes import Store
+from workers.clock import now_ms
+from workers.credential_block import auth_block_key
 from workers.deadletters import DeadLetter
 from workers.debounce import FLUSH_POLL_MS, Verdict, decide
 from workers.errors import FlushDeferred
-from workers.flush import auth_block_key
 from workers.idempotency import idempotency_key
 from workers.lease import BusinessLease, Lease
-from workers.ledger import now_ms
 from workers.metrics import DEAD_LETTERS, KLIKIT_CALLS, PUBLISHES, RETRIES, WRITE_TO_PUBLISH
 from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
 from workers.publish_state import ALL_STORES, PublishTracker
@@ -171,7 +172,7 @@ def _dead_letter(
         DeadLetter(
             business_id=business_id,
             operation=PUBLISH_OPERATION,
-            path="/v1/partner/menus/publish",
+            path=OPERATIONS[PUBLISH_OPERATION].url_path(),
             body=body,
             idempotency_key=key,
             error_code=code,

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from config.redis import Keys
+from workers.clock import now_ms
 from workers.debounce import PublishState
-from workers.ledger import now_ms
 from workers.scripts import script
 
 ALL_STORES = "*"

@@ -21,8 +21,8 @@ from klikit.client import KlikitClient
 from klikit.menu_tree import MenuSnapshot, parse_menu
 from workers.budget import RateBudget
 from workers.changes import Store
+from workers.clock import now_ms
 from workers.errors import FlushDeferred
-from workers.ledger import now_ms
 from workers.metrics import KLIKIT_READS
 
 #: The longest a read sleeps in place for the rate budget before handing back to the broker.

@@ -30,11 +30,11 @@ from klikit.errors import KlikitError
 from klikit.menu_tree import MenuShapeError, MenuSnapshot
 from workers import history
 from workers.changes import Store
+from workers.clock import now_ms
+from workers.credential_block import auth_block_key
 from workers.deadletters import DeadLetter
 from workers.drift import DRIFT, DriftReport, Finding, find_drift
 from workers.errors import FlushDeferred, UnreadablePayload
-from workers.flush import auth_block_key
-from workers.ledger import now_ms
 from workers.metrics import DEAD_LETTERS, DRIFT_TARGETS, LAST_RECONCILE
 from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
 from workers.readback import MenuReader

@@ -29,8 +29,8 @@ from rich.table import Table
 from rich.text import Text
 
 from config.settings import mask_url
-from workers.flush import auth_block_key
-from workers.ledger import now_ms
+from workers.clock import now_ms
+from workers.credential_block import auth_block_key
 from workers.publish import PUBLISH_OPERATION
 from workers.runtime import Runtime, runtime
 

@@ -38,9 +38,10 @@ from typing import Any
 
 import structlog
 
-from workers.flush import LEASE_WATCH_SLACK_MS, auth_block_key
+from workers.clock import now_ms
+from workers.credential_block import auth_block_key
+from workers.flush import LEASE_WATCH_SLACK_MS
 from workers.lease import BusinessLease
-from workers.ledger import now_ms
 from workers.publish_state import PublishTracker
 from workers.runtime import Runtime, runtime
 from workers.scripts import script

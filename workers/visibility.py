@@ -38,8 +38,9 @@ from klikit.errors import KlikitError
 from klikit.menu_tree import MenuShapeError, MenuSnapshot
 from workers.budget import RateBudget
 from workers.changes import Store
+from workers.clock import now_ms
 from workers.errors import FlushDeferred
-from workers.ledger import PendingRow, now_ms
+from workers.ledger import PendingRow
 from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
 from workers.planner import ChannelValue, VisibilityScope, row_channel_values
 from workers.providers import KLIKIT_PROVIDER_ID

@@ -25,8 +25,8 @@ from producers.console import views
 from producers.console.auth import COOKIE_PATH, LOGIN_COOKIE, SESSION_COOKIE, Operator, Sessions, same_token
 from producers.console.forms import FormError, parse_form
 from workers import dlq_actions, history
+from workers.clock import now_ms
 from workers.history import FilterError
-from workers.ledger import now_ms
 from workers.runtime import Runtime
 
 log = structlog.get_logger("producers.console")

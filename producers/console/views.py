@@ -17,8 +17,8 @@ from producers.mapping import MappingImportError, Mappings, parse_csv
 from producers.review import list_review
 from workers import dlq_actions, history
 from workers.changes import Target
+from workers.clock import now_ms
 from workers.deadletters import DeadLetter
-from workers.ledger import now_ms
 from workers.runtime import Runtime
 from workers.status import BusinessStatus, business_status
 

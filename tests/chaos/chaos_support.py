@@ -25,13 +25,20 @@ from typing import Any
 
 import redis
 
-from bench.common import bench_business_ids
 from bench.lunch_rush import API_TOKEN, WEBHOOK_SECRET, SendReport, Stream, deliver, expected_final, make_stream
-from bench.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, ServiceProcess, stack_env, write_credentials
-from config.embedded_redis import EmbeddedRedis, free_port, reachable
 from config.redis import Keys, connect
-from klikit.sandbox.seed import default_credentials
-from klikit.sandbox.testing import SandboxProcess
+from devstack.embedded_redis import EmbeddedRedis, free_port, reachable
+from devstack.sandbox.seed import default_credentials
+from devstack.sandbox.testing import SandboxProcess
+from devstack.stack import (
+    SCHEDULER_ARGV,
+    WEB_ARGV,
+    WORKER_ARGV,
+    ServiceProcess,
+    bench_business_ids,
+    stack_env,
+    write_credentials,
+)
 from workers.deadletters import DeadLetterStore
 from workers.ledger import Ledger
 

@@ -1,6 +1,6 @@
 """Bugs the benchmarks and the chaos harness ran into; each test guards its fix.
 
-1. ``EmbeddedRedis.stop()`` (config/embedded_redis.py) sends ``SHUTDOWN SAVE NOW``; the bundled
+1. ``EmbeddedRedis.stop()`` (devstack/embedded_redis.py) sends ``SHUTDOWN SAVE NOW``; the bundled
    redis-server 6.2 answers "syntax error" (``NOW`` came with Redis 7), the error is suppressed,
    and the server keeps running: an embedded Redis with a client connected is never stopped (the
    test runs leave redis-server processes behind), and a stop/start on the same port and directory
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import redis
 
-from config.embedded_redis import EmbeddedRedis, reachable
+from devstack.embedded_redis import EmbeddedRedis, reachable
 from workers.changes import Store, Target, make_version
 from workers.ledger import PendingRow
 from workers.planner import PlanContext, plan_calls

@@ -25,7 +25,7 @@ import dramatiq
 
 from config.credentials import Credentials
 from config.settings import Settings
-from klikit.sandbox.testing import running_sandbox
+from devstack.sandbox.testing import running_sandbox
 from workers.changes import Change, Store, Target
 from workers.runtime import reset_runtime
 from workers.submit import submit_changes

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "run"))
 from console_support import BUSINESS, OPERATOR_TOKENS, PASSWORD, USERS
 from run_support import STORES, Stack, availability, env_for
 
-from bench.stack import WEB_ARGV, WORKER_ARGV, wait_for
 from config.redis import Keys, connect, delete_prefix
-from klikit.sandbox.testing import SandboxProcess
+from devstack.sandbox.testing import SandboxProcess
+from devstack.stack import WEB_ARGV, WORKER_ARGV, wait_for
 from workers.changes import Change, Store, Target
 from workers.deadletters import DeadLetter, DeadLetterStore
 from workers.ledger import Ledger

@@ -1,7 +1,7 @@
 """Shared fixtures of the klikit client tests.
 
 Edge cases run against respx mocks; the contract tests run the client over loopback HTTP
-against the local sandbox (``klikit.sandbox.testing.running_sandbox``): one sandbox for the
+against the local sandbox (``devstack.sandbox.testing.running_sandbox``): one sandbox for the
 session, reseeded before every test.
 """
 
@@ -51,7 +51,7 @@ def make_client(sleeps: SleepRecorder) -> Iterator[Callable[..., KlikitClient]]:
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[Any]:
     """One local klikit sandbox (uvicorn in a thread, loopback HTTP) for the whole run."""
-    testing = pytest.importorskip("klikit.sandbox.testing")
+    testing = pytest.importorskip("devstack.sandbox.testing")
     with testing.running_sandbox() as handle:
         yield handle
 

@@ -267,7 +267,7 @@ def test_local_usage_errors(make_client: MakeClient) -> None:
     with pytest.raises(ClientUsageError):
         client.get_menu(brand_id=5297)
     with pytest.raises(ClientUsageError):
-        client.enable("modifier", BODY, idempotency_key="k")
+        client.enable("modifier_group", BODY, idempotency_key="k")  # modifier groups have no enable endpoint
     with pytest.raises(ClientUsageError):
         client.set_visibilities("store", 1, {"visibilities": {"1": True}}, idempotency_key="k")
     with pytest.raises(ClientUsageError):

@@ -192,7 +192,7 @@ def test_operation_table() -> None:
     assert OPERATIONS["set_modifier_group_visibilities"].path == "/v1/partner/menus/modifier-groups/{id}/visibilities"
     assert OPERATIONS["publish_menu"].method == "POST"
     assert not OPERATIONS["get_menu"].write
-    assert set(ENABLE_OPERATION) == {"section", "category", "item"}
+    assert set(ENABLE_OPERATION) == {"section", "category", "item", "modifier"}
     assert set(VISIBILITY_OPERATION) == {"section", "category", "item", "modifier_group", "modifier"}
     assert all(v in OPERATIONS for v in [*ENABLE_OPERATION.values(), *VISIBILITY_OPERATION.values()])
     with pytest.raises(ValueError):

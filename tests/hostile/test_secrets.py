@@ -42,7 +42,7 @@ from hostile_support import (
 from config.credentials import Credentials
 from config.logging import configure_logging
 from config.settings import Settings
-from klikit.sandbox.testing import SandboxHandle, running_sandbox
+from devstack.sandbox.testing import SandboxHandle, running_sandbox
 from producers.app import create_app
 from workers.runtime import reset_runtime
 

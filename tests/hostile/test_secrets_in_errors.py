@@ -68,7 +68,7 @@ def test_an_invalid_setting_is_named_without_its_value(secret: str, monkeypatch:
 
 
 def test_url_passwords_are_masked_in_reprs_banners_and_status(monkeypatch: pytest.MonkeyPatch) -> None:
-    from producers import run
+    from devstack import run
 
     password = "r3dis-Pa55word"
     url = f"redis://:{password}@127.0.0.1:6379/0"

@@ -13,7 +13,7 @@ from producer_helpers import BUSINESS, MAPPING_CSV, STORE
 from typer.testing import CliRunner
 
 from config.redis import Keys
-from klikit.sandbox.providers import PROVIDERS
+from devstack.sandbox.providers import PROVIDERS
 from producers import cli_change, cli_mappings
 from producers.cli import app
 from producers.mapping import EntityRef, Mappings

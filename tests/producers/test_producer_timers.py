@@ -14,6 +14,7 @@ from producers import scheduler
 from producers.intake import accept
 from producers.scheduler import run_due
 from producers.timers import Timers
+from workers import clock
 from workers.changes import Change, Store, Target, version_ms
 from workers.ledger import Ledger
 
@@ -164,7 +165,7 @@ def test_load_sweeper_is_optional() -> None:
 def test_a_claim_abandoned_while_the_scheduler_runs_fires_within_seconds(
     timers: Timers, ledger: Ledger, r: redis.Redis, keys: Keys
 ) -> None:
-    now = scheduler._now_ms()
+    now = clock.now_ms()
     accept([change(False, now - 1_000, until=now + 2_000)], timers=timers)
     [tid] = r.zrange(timers.due_key, 0, -1)
     stop = threading.Event()
@@ -174,7 +175,7 @@ def test_a_claim_abandoned_while_the_scheduler_runs_fires_within_seconds(
         time.sleep(0.3)  # the loop runs (its start-up recovery is behind it)
         # A tick claimed the timer just now and failed before recording it: it sits in processing.
         r.zrem(timers.due_key, tid)
-        r.zadd(timers.processing_key, {tid: scheduler._now_ms()})
+        r.zadd(timers.processing_key, {tid: clock.now_ms()})
         deadline = time.monotonic() + scheduler.STALE_CLAIM_MS / 1000 + 5
         while ledger.desired(target())[0] is not True and time.monotonic() < deadline:  # type: ignore[index]
             time.sleep(0.1)

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from config.credentials import Credentials
 from config.redis import Keys
-from klikit.sandbox.providers import PROVIDERS
-from klikit.sandbox.testing import SandboxHandle, free_port, running_sandbox
+from devstack.sandbox.providers import PROVIDERS
+from devstack.sandbox.testing import SandboxHandle, free_port, running_sandbox
 from producers.app import create_app
 from producers.cli import app as cli_app
 from producers.mapping import Mappings

@@ -10,7 +10,7 @@ import pytest
 from run_support import Stack, env_for
 
 from config.redis import connect, delete_prefix
-from klikit.sandbox.testing import SandboxProcess
+from devstack.sandbox.testing import SandboxProcess
 
 
 @pytest.fixture(scope="module")

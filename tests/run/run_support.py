@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
-from bench.stack import ServiceProcess, stack_env, write_credentials
-from config.embedded_redis import free_port
-from klikit.sandbox.testing import SandboxAdmin
+from devstack.embedded_redis import free_port
+from devstack.sandbox.testing import SandboxAdmin
+from devstack.stack import ServiceProcess, stack_env, write_credentials
 
 BUSINESS = 398
 STORES = ((5297, 1293), (5297, 5913), (1615, 1294))

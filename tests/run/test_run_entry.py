@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from config.credentials import Credentials
-from producers import run
+from devstack import run
+from producers import cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,8 +28,8 @@ def test_procfiles_name_every_process() -> None:
     assert "${MENUSYNC_WORKER_PROCESSES:-2}" in prod["worker"] and "${MENUSYNC_WORKER_THREADS:-8}" in prod["worker"]
     dev = _procfile("Procfile.dev")
     assert set(dev) == {"redis", "sandbox", "web", "worker", "inventory", "scheduler"}
-    assert "config.embedded_redis --port 6390 --dir var/redis" in dev["redis"]
-    assert "klikit.sandbox --port 8700" in dev["sandbox"]
+    assert "devstack.embedded_redis --port 6390 --dir var/redis" in dev["redis"]
+    assert "devstack.sandbox --port 8700" in dev["sandbox"]
     for name in ("web", "worker", "inventory", "scheduler"):
         assert "REDIS_URL=redis://127.0.0.1:6390/0" in dev[name]
         assert "KLIKIT_BASE_URL=http://127.0.0.1:8700" in dev[name]
@@ -67,7 +68,7 @@ def test_the_banner_shows_the_curl_but_not_the_token(tmp_path: Path) -> None:
 def test_the_readme_lists_every_setting_with_its_default() -> None:
     readme = (ROOT / "README.md").read_text()
     table = run.settings_table()
-    assert table in readme, "README configuration table is stale: paste `python -m producers.run settings-table`"
+    assert table in readme, "README configuration table is stale: paste `python -m devstack.run settings-table`"
     assert "(undocumented)" not in table
 
 
@@ -80,7 +81,7 @@ def test_the_cli_finds_the_dev_stack_when_no_redis_is_configured(tmp_path: Path,
     prefix = f"{os.environ['MENUSYNC_PREFIX']}-cli-{uuid.uuid4().hex[:6]}"
     values = {run.SECRET_ENV: "sandbox-secret"}
     run.write_cli_env(tmp_path / "var", values, redis_url=redis_url, klikit_url="http://127.0.0.1:1", prefix=prefix)
-    assert stat.S_IMODE(os.stat(tmp_path / "var" / run.CLI_ENV_FILE).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "var" / cli_env.CLI_ENV_FILE).st_mode) == 0o600
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "MENUSYNC_", "KLIKIT_"))}
     env["PYTHONPATH"] = str(run.ROOT)
     cmd = [sys.executable, "-c", "from producers.cli import main; main()", "status", "--json"]

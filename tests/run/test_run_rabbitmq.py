@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from run_support import STORES, Stack, availability, published_item
 
-from bench.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, wait_for
+from devstack.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, wait_for
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 

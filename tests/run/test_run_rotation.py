@@ -17,8 +17,8 @@ from typing import Any
 
 from run_support import BUSINESS, STORES, Stack, availability, published_item
 
-from bench.stack import WEB_ARGV, WORKER_ARGV, wait_for
 from config.redis import Keys
+from devstack.stack import WEB_ARGV, WORKER_ARGV, wait_for
 
 
 def _menusync(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:

@@ -20,8 +20,8 @@ from run_support import (
     visibility,
 )
 
-from bench.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, wait_for
 from config.redis import Keys
+from devstack.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, wait_for
 
 
 def test_a_change_through_v1_changes_ends_published(stack: Stack, sandbox_proc: Any) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from config.settings import Settings
 from workers.changes import Change, Store, Target
-from workers.ledger import now_ms
+from workers.clock import now_ms
 from workers.runtime import Runtime
 from workers.sweeper import PUBLISH_GRACE_MS, SCHEDULED_GRACE_MS, sweep_once
 

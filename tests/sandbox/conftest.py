@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from klikit.sandbox.testing import SandboxHandle, running_sandbox
+from devstack.sandbox.testing import SandboxHandle, running_sandbox
 
 _keys = itertools.count(1)
 

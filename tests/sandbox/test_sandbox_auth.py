@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from klikit.sandbox.testing import SandboxHandle
+from devstack.sandbox.testing import SandboxHandle
 
 ENABLE = "/v1/partner/menus/items/enable"
 BODY = {"ids": [101], "isEnabled": False}

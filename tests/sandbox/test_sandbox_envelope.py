@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from klikit.sandbox.routes import ROUTES
-from klikit.sandbox.testing import SandboxHandle
+from devstack.sandbox.routes import ROUTES
+from devstack.sandbox.testing import SandboxHandle
 
 ENABLE = "/v1/partner/menus/items/enable"
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
-from klikit.sandbox.testing import SandboxHandle
+from devstack.sandbox.testing import SandboxHandle
 
 ENABLE = "/v1/partner/menus/items/enable"
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from klikit.sandbox.testing import SandboxHandle
+from devstack.sandbox.testing import SandboxHandle
 
 STORE = {"brandID": 5297, "branchID": 1293}
 OTHER_STORE = {"brandID": 5297, "branchID": 5913}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from klikit.sandbox.testing import SandboxHandle
+from devstack.sandbox.testing import SandboxHandle
 
 STORE = {"brandID": 5297, "branchID": 1293}
 NEW = {"brandID": 5297, "branchID": 7777}

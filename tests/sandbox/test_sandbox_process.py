@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from klikit.sandbox.testing import SandboxProcess, options_to_argv
+from devstack.sandbox.testing import SandboxProcess, options_to_argv
 
 
 def test_options_become_flags() -> None:

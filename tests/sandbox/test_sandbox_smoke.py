@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
-from klikit.sandbox.testing import SandboxHandle
+from devstack.sandbox.testing import SandboxHandle
 
 
 def test_enable_items_business_level(sandbox: SandboxHandle, client: httpx.Client, key: Callable[[], str]) -> None:

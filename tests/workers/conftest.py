@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pipeline_support import Pipeline
 
-from klikit.sandbox.testing import SandboxHandle, running_sandbox
+from devstack.sandbox.testing import SandboxHandle, running_sandbox
 
 
 @pytest.fixture(scope="session")

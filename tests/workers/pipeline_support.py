@@ -12,10 +12,10 @@ from typing import Any
 
 import dramatiq
 
-from bench.stack import wait_for
 from config.credentials import Credentials
 from config.settings import Settings
-from klikit.sandbox.testing import SandboxAdmin
+from devstack.sandbox.testing import SandboxAdmin
+from devstack.stack import wait_for
 from workers.changes import Change, Store, Target
 from workers.runtime import Runtime, reset_runtime
 from workers.submit import SubmitResult, submit_changes

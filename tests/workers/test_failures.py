@@ -10,7 +10,7 @@ from pipeline_support import BUSINESS, item_change, wait_for
 from config.credentials import Credentials
 from workers.actors import flush_business
 from workers.changes import Change, Target
-from workers.flush import auth_block_key
+from workers.credential_block import auth_block_key
 
 
 def test_an_unreadable_message_is_dead_lettered_at_once_without_retries(pipeline: Any) -> None:

@@ -26,11 +26,20 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.common import bench_business_ids, bench_items, bench_stores
-from bench.stack import WEB_ARGV, WORKER_ARGV, ServiceProcess, stack_env, wait_for, write_credentials
-from config.embedded_redis import free_port
 from config.redis import Keys, connect, delete_prefix
-from klikit.sandbox.testing import SandboxHandle, running_sandbox
+from devstack.embedded_redis import free_port
+from devstack.sandbox.testing import SandboxHandle, running_sandbox
+from devstack.stack import (
+    WEB_ARGV,
+    WORKER_ARGV,
+    ServiceProcess,
+    bench_business_ids,
+    bench_items,
+    bench_stores,
+    stack_env,
+    wait_for,
+    write_credentials,
+)
 
 API_TOKEN = "stress-test-token-not-a-secret"
 STORES_PER_BUSINESS = 3

@@ -10,7 +10,7 @@ from typing import Any
 from pipeline_support import BUSINESS, STORES, Pipeline, item_change
 from typer.testing import CliRunner, Result
 
-from klikit.sandbox.testing import SandboxHandle
+from devstack.sandbox.testing import SandboxHandle
 from producers.cli import app
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from pipeline_support import BUSINESS, STORES, Pipeline, item_change
 
 from config.settings import Settings
-from klikit.sandbox.testing import SandboxHandle
+from devstack.sandbox.testing import SandboxHandle
 from producers.app import create_app
 
 OPS = {"Authorization": "Bearer tok_ops_398"}

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pipeline_support import BUSINESS, STORES, Pipeline, item_change, wait_for
 
-from bench.stack import WORKER_ARGV, ServiceProcess, stack_env, write_credentials
+from devstack.stack import WORKER_ARGV, ServiceProcess, stack_env, write_credentials
 from workers.actors import flush_business
 from workers.changes import Change, Target
 from workers.sweeper import sweep_once

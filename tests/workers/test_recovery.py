@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from pipeline_support import BUSINESS, STORES, Pipeline, wait_for
 
-from bench.stack import WORKER_ARGV, ServiceProcess, stack_env, write_credentials
 from config.settings import Settings
+from devstack.stack import WORKER_ARGV, ServiceProcess, stack_env, write_credentials
 from workers.actors import flush_business
 from workers.changes import Change, Target
 from workers.sweeper import sweep_once
