@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -66,6 +67,15 @@ class _RawEntry(BaseModel):
 
 class CredentialsError(ValueError):
     """The credentials file is missing, malformed, or names an unset variable."""
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise CredentialsError(f"credentials file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CredentialsError(f"credentials file {path} is not valid TOML: {exc}") from None
 
 
 class Credentials:
@@ -146,13 +156,7 @@ class Credentials:
     @staticmethod
     def business_ids(path: Path) -> list[int]:
         """The business ids a credentials file names, without resolving any secret (for intake checks)."""
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise CredentialsError(f"credentials file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise CredentialsError(f"credentials file {path} is not valid TOML: {exc}") from None
-        raw = data.get("business", {})
+        raw = _read_toml(path).get("business", {})
         if not isinstance(raw, dict):
             raise CredentialsError("[business] must be a table of business ids")
         try:
@@ -162,12 +166,7 @@ class Credentials:
 
     @classmethod
     def load(cls, path: Path) -> Credentials:
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise CredentialsError(f"credentials file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise CredentialsError(f"credentials file {path} is not valid TOML: {exc}") from None
+        data = _read_toml(path)
         credentials = cls.from_mapping(data, base=path.parent)
         credentials.sources = (path, *credentials.sources)
         inline = [b for b, raw in (data.get("business") or {}).items() if isinstance(raw, dict) and "secret_key" in raw]
