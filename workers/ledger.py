@@ -157,6 +157,7 @@ class Ledger:
                 self.k("flush", "dirty", business_id),
                 self.k("flush", "scheduled", business_id),
                 self.k("history", business_id),
+                self.k("attention", "pending"),
             ]
             *versions, send = record(keys=keys, args=args)
             for i, version in zip(indexes, versions, strict=True):
@@ -190,21 +191,27 @@ class Ledger:
     def unblock(self, business_id: int, pairs: Sequence[tuple[str, str]], *, new_key: bool) -> int:
         """Put dead-lettered targets back in pending (replay); ``new_key`` bumps their nonce."""
         k = self._biz_keys(business_id)
-        args: list[Any] = [now_ms(), "1" if new_key else "0"]
+        args: list[Any] = [now_ms(), "1" if new_key else "0", business_id]
         for target_key, version in pairs:
             args += [target_key, version]
-        return int(script(self.r, "unblock")(keys=[k["dver"], k["pending"], k["dead"], k["nonce"]], args=args))
+        keys = [k["dver"], k["pending"], k["dead"], k["nonce"], self.k("attention", "pending")]
+        return int(script(self.r, "unblock")(keys=keys, args=args))
 
     def mark_suspect(self, business_id: int, target_keys: Sequence[str], due_ms: int) -> None:
         """Targets of a write whose outcome is unknown: write them again after ``due_ms``."""
         if target_keys:
-            self.r.zadd(self.k("suspect", business_id), dict.fromkeys(target_keys, due_ms), gt=True)
+            # With its entry in the sweeper's suspect index (the earliest due wins), in one MULTI/EXEC.
+            pipe = self.r.pipeline(transaction=True)
+            pipe.zadd(self.k("suspect", business_id), dict.fromkeys(target_keys, due_ms), gt=True)
+            pipe.zadd(self.k("attention", "suspect"), {str(business_id): due_ms}, lt=True)
+            pipe.execute()
 
     def repend_due_suspects(self, business_id: int) -> int:
         """Put suspects whose time has come back in pending under a new key; returns how many."""
         k = self._biz_keys(business_id)
         keys = [self.k("suspect", business_id), k["desired"], k["pending"], k["nonce"]]
-        return int(script(self.r, "repend_suspects")(keys=keys, args=[now_ms()]))
+        keys += [self.k("attention", "pending"), self.k("attention", "suspect")]
+        return int(script(self.r, "repend_suspects")(keys=keys, args=[now_ms(), business_id]))
 
     def repend_drift(
         self,
@@ -238,8 +245,9 @@ class Ledger:
             self.k("flush", "dirty", business_id),
             self.k("flush", "scheduled", business_id),
             publish_stores_key or self.k("publish", "stores", business_id),
+            self.k("attention", "pending"),
         ]
-        args: list[Any] = [now_ms(), max_repairs, flag_ttl_ms, window_ms, len(stores_read), *stores_read]
+        args: list[Any] = [now_ms(), max_repairs, flag_ttl_ms, window_ms, len(stores_read), business_id, *stores_read]
         for target_key, version in drifted:
             args += [target_key, version]
         reply = script(self.r, "repend_drift")(keys=keys, args=args)

@@ -567,8 +567,8 @@ def reset(
         k = rt.keys
         keys = [k(name, business_id) for name in ("desired", "dver", "cid", "aver", "pending", "nonce", "dead")]
         keys += [k("drift", business_id), k("suspect", business_id)]
-        keys += [lease.dirty_key, lease.scheduled_key]
-        args: list[Any] = [now_ms(), mode, rt.settings.lease_ttl_ms, *[s.key() for s in scope]]
+        keys += [lease.dirty_key, lease.scheduled_key, k("attention", "pending")]
+        args: list[Any] = [now_ms(), mode, rt.settings.lease_ttl_ms, business_id, *[s.key() for s in scope]]
         reply = script(rt.redis, "ops_store_targets")(keys=keys, args=args)
     finally:
         lease.release()

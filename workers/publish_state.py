@@ -26,16 +26,16 @@ class PublishTracker:
         self.state_key = keys("publish", business_id)
         self.stores_key = keys("publish", "stores", business_id)
         self.generation_key = keys("publish", "generation", business_id)
+        self.attention_key = keys("attention", "publish")  # the sweeper's index (sweeper.py)
 
     def __repr__(self) -> str:
         return f"PublishTracker(business={self.business_id})"
 
     def touch(self, store_keys: Iterable[str], quiet_ms: int) -> bool:
         """Record a successful write; ``True`` when the caller must send the publish message."""
-        args: list[Any] = [now_ms(), quiet_ms, *store_keys]
-        return bool(
-            script(self.r, "publish_touch")(keys=[self.state_key, self.stores_key, self.generation_key], args=args)
-        )
+        args: list[Any] = [now_ms(), quiet_ms, self.business_id, *store_keys]
+        keys = [self.state_key, self.stores_key, self.generation_key, self.attention_key]
+        return bool(script(self.r, "publish_touch")(keys=keys, args=args))
 
     def state(self) -> PublishState:
         raw = self.r.hgetall(self.state_key)

@@ -1,6 +1,26 @@
 """The sweeper: the safety net for a lost nudge or a lost publish message (design.md section 1.5).
 
-:func:`sweep_once` looks at every business the ledger knows and
+:func:`sweep_once` looks only at the businesses that need its attention now, found in three
+**attention indexes** (sorted sets, business -> a raw time; the only keys shared by every business):
+
+- ``attention:pending``: the oldest pending since. Filed by every script that makes a target
+  pending (record, unblock, repend_suspects, repend_drift, ops_store_targets) when the target was
+  not pending yet, with ``ZADD LT``: the earliest time wins. Due ``sweep_stale_after_s`` later.
+- ``attention:suspect``: the earliest due time of a suspect repeat (``Ledger.mark_suspect``, in the
+  same MULTI/EXEC, ``LT``). Due at that time.
+- ``attention:publish``: the newest sign of life of a scheduled publish (``publish_touch.lua`` when
+  it sets ``scheduled``, ``LT``). Due ``publish_max_wait_ms + PUBLISH_GRACE_MS`` later.
+
+The scores are raw facts, never a setting: the sweeper's settings turn them into due times when it
+claims (``attention_claim.lua``: ``ZRANGEBYSCORE`` each index, every claimed entry moved to come due
+again after :data:`RECHECK_MS`, so a sweeper dying mid-pass loses nothing). An entry may be early
+(the business settled since: the sweeper finds nothing), never late. After looking at a claimed
+business, the sweeper re-files it in one script (``attention_refile.lua``) at its real times, read
+in the same step as the state, or drops it from an index with nothing to say. A business with
+nothing pending and nothing scheduled costs a pass nothing: a pass is one script call plus the
+work of the businesses due. The first pass on a Redis without the indexes (``attention:built``
+unset: a deploy from before them, a restored dump) files every business once. For each business
+claimed it
 
 - **re-nudges a stranded flush**: its oldest pending target is older than
   ``settings.sweep_stale_after_s``, nobody holds its flush lease, its credential is not
@@ -27,8 +47,14 @@
   offset within the interval so that businesses do not all read at once, and claimed and moved
   on by one script (``reconcile_claim.lua``).
 
+  The index is seeded with every business at most once per :data:`RECONCILE_SEED_MS` (and at
+  once when the interval changed), not every pass: a pass must not cost O(businesses). A new
+  business joins the read-back index within a minute, far inside any read-back interval; seeding
+  from record.lua instead would need the hash spread and the interval rebuild in Lua, and would
+  leave the index empty after an interval change until every business recorded again.
+
 The scheduler process (``python -m producers.scheduler``) calls it every
-``settings.sweep_interval_s``. It is idempotent and cheap: a few Redis reads per business.
+``settings.sweep_interval_s``. It is idempotent and cheap: one script call when nothing is due.
 """
 
 from __future__ import annotations
@@ -52,10 +78,16 @@ log = structlog.get_logger("menusync.sweeper")
 PUBLISH_GRACE_MS = 30_000
 #: How long past its due time a scheduled flush message may be missing before the sweeper sends another.
 SCHEDULED_GRACE_MS = 3_000
+#: A claimed business comes due again this long after its claim unless the sweeper re-files it first.
+RECHECK_MS = 10_000
+#: How many businesses one index hands over per pass (the rest come next pass).
+CLAIM_LIMIT = 5_000
+#: How often the periodic read-back index is seeded with every business the ledger knows.
+RECONCILE_SEED_MS = 60_000
 
 
 def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
-    """One pass over every business. Answers counts: ``businesses``, ``stale``, ``nudged``,
+    """One pass over the businesses due. Answers counts: ``businesses`` (claimed), ``stale``, ``nudged``,
     ``skipped_leased``, ``skipped_watched`` (a flush now waits for the lease to expire),
     ``skipped_scheduled``, ``skipped_blocked``, ``publishes_resent``."""
     from workers import actors  # importing the actors builds the broker: only when a sweep runs
@@ -79,13 +111,57 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
     now = now_ms()
     stale_ms = int(s.sweep_stale_after_s * 1000)
     publish_stale_ms = s.publish_max_wait_ms + PUBLISH_GRACE_MS
-    businesses = rt.ledger.businesses()
     if s.reconcile_interval_s > 0:
-        for business_id in claim_due_reconciles(rt, businesses, now):
+        for business_id in claim_due_reconciles(rt, _reconcile_seed(rt), now):
             actors.send_reconcile(business_id, None, "periodic")
             counts["reconciles_sent"] += 1
-    for business_id in businesses:
+    if rt.redis.set(rt.keys("attention", "built"), now, nx=True):
+        for business_id in rt.ledger.businesses():  # once per Redis: the state from before the indexes
+            refile_attention(rt, business_id)
+    for business_id in claim_attention(rt, now, stale_ms, publish_stale_ms):
         counts["businesses"] += 1
+        _sweep_business(rt, business_id, now, stale_ms, publish_stale_ms, counts)
+    return counts
+
+
+def attention_keys(rt: Runtime) -> list[str]:
+    """The three attention indexes: pending, suspect, publish."""
+    return [rt.keys("attention", "pending"), rt.keys("attention", "suspect"), rt.keys("attention", "publish")]
+
+
+def claim_attention(rt: Runtime, now: int, stale_ms: int, publish_stale_ms: int) -> list[int]:
+    """Businesses that need the sweeper now (each then due again after :data:`RECHECK_MS`)."""
+    args = [now, stale_ms, publish_stale_ms, CLAIM_LIMIT, RECHECK_MS]
+    return [int(b) for b in script(rt.redis, "attention_claim")(keys=attention_keys(rt), args=args)]
+
+
+def refile_attention(rt: Runtime, business_id: int) -> None:
+    """File ``business_id`` again at its real times (or drop it), read with the state in one step."""
+    keys = [
+        rt.ledger.pending_key(business_id),
+        rt.keys("suspect", business_id),
+        rt.keys("publish", business_id),
+        *attention_keys(rt),
+    ]
+    script(rt.redis, "attention_refile")(keys=keys, args=[business_id])
+
+
+def _reconcile_seed(rt: Runtime) -> list[int]:
+    """Every business, when the read-back index is due a seeding (once a minute, or a new interval)."""
+    interval = str(int(rt.settings.reconcile_interval_s * 1000))
+    changed = rt.redis.get(rt.keys("reconcile", "interval")) != interval
+    seed_due = rt.redis.set(rt.keys("reconcile", "seeded"), 1, nx=True, px=RECONCILE_SEED_MS)
+    if changed or seed_due:
+        return rt.ledger.businesses()
+    return []
+
+
+def _sweep_business(
+    rt: Runtime, business_id: int, now: int, stale_ms: int, publish_stale_ms: int, counts: dict[str, int]
+) -> None:
+    from workers import actors
+
+    try:
         # Repeats of ambiguous writes whose extra flush message was lost become pending here.
         rt.ledger.repend_due_suspects(business_id)
         oldest = rt.ledger.oldest_pending_ms(business_id)
@@ -106,10 +182,10 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
         raw = tracker.raw()
         scheduled = int(raw.get("scheduled", 0) or 0)
         if not scheduled:
-            continue
+            return
         newest_sign_of_life = max(scheduled, int(raw.get("first", 0) or 0))
         if now - newest_sign_of_life < publish_stale_ms:
-            continue
+            return
         if script(rt.redis, "publish_reschedule")(keys=[tracker.state_key], args=[now]):
             actors.send_publish(business_id, 0)
             counts["publishes_resent"] += 1
@@ -118,7 +194,8 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
                 business_id=business_id,
                 pending_for_ms=now - newest_sign_of_life,
             )
-    return counts
+    finally:
+        refile_attention(rt, business_id)
 
 
 def claim_due_reconciles(rt: Runtime, businesses: list[int], now: int, limit: int = 1_000) -> list[int]:

@@ -111,3 +111,83 @@ def test_the_scheduler_finds_the_sweeper() -> None:
     from producers.scheduler import load_sweeper
 
     assert load_sweeper() is sweep_once
+
+
+def _count_commands(rt: Runtime) -> list[str]:
+    """Every command ``rt.redis`` sends from now on (scripts count once: EVALSHA)."""
+    sent: list[str] = []
+    client = rt.redis
+    real = client.execute_command
+
+    def counting(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return real(*args, **options)
+
+    client.execute_command = counting  # type: ignore[method-assign]
+    return sent
+
+
+def _settled_businesses(rt: Runtime, ids: range) -> None:
+    """Businesses that had work once and have nothing pending now."""
+    changes = [
+        Change(
+            id=f"c-{b}",
+            target=Target(business_id=b, store=None, level="item", entity_id=1, field="enabled"),
+            value=True,
+            occurred_at_ms=1_795_000_000_000,
+        )
+        for b in ids
+    ]
+    versions = rt.ledger.record(changes)
+    for change, version in zip(changes, versions, strict=True):
+        assert version is not None
+        rt.ledger.mark_applied(change.target.business_id, [(change.target.key(), version)])
+
+
+def test_an_idle_business_costs_a_pass_nothing(rt: Runtime, broker: Any) -> None:
+    _settled_businesses(rt, range(1_000, 1_001))
+    sweep_once(rt)  # the settled business's early entry is claimed once and dropped
+    sent = _count_commands(rt)
+    counts = sweep_once(rt)
+    one = list(sent)
+    assert counts["businesses"] == 0
+    _settled_businesses(rt, range(1_001, 1_200))
+    sweep_once(rt)
+    assert rt.redis.zcard(rt.keys("attention", "pending")) == 0
+    sent.clear()
+    assert sweep_once(rt)["businesses"] == 0
+    assert sent == one, "200 idle businesses cost a pass more commands than 1"
+    assert len(one) <= 5, one  # read-back seeding check and claim, index check and claim
+    # ... and a stranded one among them is still found.
+    _strand(rt)
+    sent.clear()
+    counts = sweep_once(rt)
+    assert counts["businesses"] == 1 and counts["nudged"] == 1
+    assert len(sent) < 20, sent
+
+
+def test_the_index_finds_due_suspects_and_stranded_publishes(rt: Runtime, broker: Any) -> None:
+    from workers.publish_state import PublishTracker
+
+    sweep_once(rt)  # the indexes exist: what follows is found through them alone
+    _strand(rt)
+    rows = rt.ledger.pending(BUSINESS)
+    rt.ledger.mark_applied(BUSINESS, [(row.target.key(), row.version) for row in rows])
+    sweep_once(rt)
+    assert rt.redis.zscore(rt.keys("attention", "pending"), str(BUSINESS)) is None
+    # A suspect repeat comes due: the sweeper puts it back in pending.
+    rt.ledger.mark_suspect(BUSINESS, [rows[0].target.key()], now_ms() - 1)
+    counts = sweep_once(rt)
+    assert counts["businesses"] == 1 and rt.ledger.pending_count(BUSINESS) == 1
+    assert rt.redis.zscore(rt.keys("attention", "suspect"), str(BUSINESS)) is None
+    # A publish touched long ago whose message was lost: its entry comes due, it is sent again.
+    tracker = PublishTracker(rt.redis, rt.keys, BUSINESS)
+    assert tracker.touch(["5297:1293"], 300)
+    index = rt.keys("attention", "publish")
+    assert rt.redis.zscore(index, str(BUSINESS)) == int(tracker.raw()["scheduled"])
+    long_ago = now_ms() - rt.settings.publish_max_wait_ms - PUBLISH_GRACE_MS - 1_000
+    rt.redis.hset(tracker.state_key, mapping={"first": long_ago, "scheduled": long_ago})
+    rt.redis.zadd(index, {str(BUSINESS): long_ago})  # as touch would have filed it then
+    assert sweep_once(rt)["publishes_resent"] == 1
+    assert rt.redis.zscore(index, str(BUSINESS)) > long_ago
+    assert sweep_once(rt)["publishes_resent"] == 0

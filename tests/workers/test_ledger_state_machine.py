@@ -31,7 +31,9 @@ from interleaving import InterleavingRedis, interleaving_client
 
 from config.redis import Keys, connect, delete_prefix
 from workers.changes import Change, Store, Target
+from workers.clock import now_ms
 from workers.ledger import Ledger, PendingRow
+from workers.scripts import script
 
 BUSINESS = 398
 STORES = (Store(brand_id=5297, branch_id=1293), Store(brand_id=5297, branch_id=5913))
@@ -262,7 +264,27 @@ class LedgerMachine(RuleBasedStateMachine):
         expected = self.model.unblock(key, version, new_key)
         assert self.writer.unblock(BUSINESS, [(key, version)], new_key=new_key) == expected
 
+    @rule(stale_ms=st.sampled_from([0, 60_000]))
+    def sweep(self, stale_ms: int) -> None:
+        """The sweeper claims what its index says is due and re-files it (its attention scripts)."""
+        k = self.keys
+        index = [k("attention", "pending"), k("attention", "suspect"), k("attention", "publish")]
+        claimed = script(self.plain, "attention_claim")(keys=index, args=[now_ms(), stale_ms, 60_000, 100, 10_000])
+        for business in claimed:
+            keys = [k("pending", business), k("suspect", business), k("publish", business), *index]
+            script(self.plain, "attention_refile")(keys=keys, args=[business])
+
     # -- checks ----------------------------------------------------------------------------------
+    @invariant()
+    def the_sweeper_index_is_never_late(self) -> None:
+        """A business with pending targets or suspects has an attention entry at or before their time."""
+        k = self.keys
+        for name in ("pending", "suspect"):
+            first = self.plain.zrange(k(name, BUSINESS), 0, 0, withscores=True)
+            if first:
+                filed = self.plain.zscore(k("attention", name), str(BUSINESS))
+                assert filed is not None and filed <= float(first[0][1]), (name, filed, first)
+
     @invariant()
     def ledger_matches_the_model(self) -> None:
         k, m = self.keys, self.model

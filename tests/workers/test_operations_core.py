@@ -78,7 +78,8 @@ def _record(ledger: Ledger, store: Store | None, entity: int) -> tuple[str, str]
 def _run(r: Any, keys: Keys, mode: str, *scopes: str) -> list[Any]:
     names = ("desired", "dver", "cid", "aver", "pending", "nonce", "dead", "drift", "suspect")
     k = [keys(n, B) for n in names] + [keys("flush", "dirty", B), keys("flush", "scheduled", B)]
-    reply: list[Any] = script(r, "ops_store_targets")(keys=k, args=[1, mode, 60_000, *scopes])
+    k += [keys("attention", "pending")]
+    reply: list[Any] = script(r, "ops_store_targets")(keys=k, args=[1, mode, 60_000, B, *scopes])
     return reply
 
 

@@ -7,13 +7,13 @@
 --   mode "forget":  remove it from the ledger (value, versions, change id, nonce, pending,
 --                   suspect, dead mark, drift count): the business-level menu wins.
 -- KEYS: 1 desired, 2 dver, 3 cid, 4 aver, 5 pending(zset), 6 nonce, 7 dead, 8 drift, 9 suspect(zset),
---       10 flush dirty flag, 11 flush scheduled flag
--- ARGV: 1 now_ms, 2 mode, 3 flag ttl ms, then store scopes ("brand:branch")
+--       10 flush dirty flag, 11 flush scheduled flag, 12 attention index of pending work (zset business -> ms)
+-- ARGV: 1 now_ms, 2 mode, 3 flag ttl ms, 4 business id, then store scopes ("brand:branch")
 -- Returns {send, count, dead count, targets...}: send is "send" when the caller must send the
 -- flush message; count the targets re-pended or forgotten; dead count the targets left aside.
 local now, mode, ttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local scopes = {}
-for i = 4, #ARGV do scopes[ARGV[i]] = true end
+for i = 5, #ARGV do scopes[ARGV[i]] = true end
 local done, dead = {}, 0
 for _, target in ipairs(redis.call('HKEYS', KEYS[1])) do
   local scope = string.match(target, '^[^|]*|([^|]*)|')
@@ -29,7 +29,7 @@ for _, target in ipairs(redis.call('HKEYS', KEYS[1])) do
       dead = dead + 1
     else
       redis.call('HINCRBY', KEYS[6], target, 1)
-      redis.call('ZADD', KEYS[5], 'NX', now, target)
+      if redis.call('ZADD', KEYS[5], 'NX', now, target) == 1 then redis.call('ZADD', KEYS[12], 'LT', now, ARGV[4]) end
       table.insert(done, target)
     end
   end

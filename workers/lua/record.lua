@@ -3,7 +3,8 @@
 -- When a change won, it also nudges the business's flush in the same step: it sets the
 -- dirty flag and, if no flush is scheduled, the scheduled flag.
 -- KEYS: 1 desired, 2 dver, 3 cid, 4 aver, 5 pending(zset), 6 seq, 7 stats, 8 dead, 9 businesses,
---       10 flush dirty flag, 11 flush scheduled flag, 12 history stream
+--       10 flush dirty flag, 11 flush scheduled flag, 12 history stream,
+--       13 attention index of pending work (zset business -> oldest pending since, ms; see sweeper.py)
 -- ARGV: 1 now_ms, 2 business_id, 3 flag ttl ms, 4 history max entries (0: no history),
 --       5 source, 6 actor, 7 received ms, then groups of 5: target, event_ms, value_json,
 --       change_id, expect_version|""
@@ -46,7 +47,9 @@ for i = 8, #ARGV, 5 do
     redis.call('HDEL', KEYS[8], target)
     local applied = redis.call('HGET', KEYS[4], target)
     if (not applied) or applied < version then
-      redis.call('ZADD', KEYS[5], 'NX', now, target)
+      if redis.call('ZADD', KEYS[5], 'NX', now, target) == 1 then
+        redis.call('ZADD', KEYS[13], 'LT', now, ARGV[2])  -- the earliest time wins: never late
+      end
     end
     won = won + 1
     table.insert(out, version)

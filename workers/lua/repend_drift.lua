@@ -8,20 +8,21 @@
 -- so that the read-back after it reads them again (else a write to another store could hide this
 -- drift until the periodic read-back).
 -- KEYS: 1 dver, 2 aver, 3 pending(zset), 4 nonce, 5 drift(hash target -> "version|repairs|last ms"),
---       6 dead, 7 publish state hash, 8 flush dirty flag, 9 flush scheduled flag, 10 publish stores set
+--       6 dead, 7 publish state hash, 8 flush dirty flag, 9 flush scheduled flag, 10 publish stores set,
+--       11 attention index of pending work (zset business -> ms)
 -- ARGV: 1 now_ms, 2 max repairs, 3 flag ttl ms, 4 repair window ms, 5 number of stores read S,
---       then S store keys, then pairs: target, version
+--       6 business id, then S store keys, then pairs: target, version
 -- Returns {"busy"} when a write landed since the publish; else {send, repended count,
 -- repended targets..., persistent targets...}: send is "send" when the caller must send the
 -- flush message; a persistent target drifted again after max repairs and is not re-pended.
 local stores = tonumber(ARGV[5])
 if redis.call('EXISTS', KEYS[7]) == 1 then
-  for i = 6, 5 + stores do redis.call('SADD', KEYS[10], ARGV[i]) end
+  for i = 7, 6 + stores do redis.call('SADD', KEYS[10], ARGV[i]) end
   return {'busy'}
 end
 local now, max_repairs, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
 local repended, persistent = {}, {}
-for i = 6 + stores, #ARGV, 2 do
+for i = 7 + stores, #ARGV, 2 do
   local target, version = ARGV[i], ARGV[i + 1]
   local settled = redis.call('HGET', KEYS[1], target) == version
     and redis.call('HGET', KEYS[2], target) == version
@@ -40,7 +41,7 @@ for i = 6 + stores, #ARGV, 2 do
     else
       redis.call('HSET', KEYS[5], target, version .. '|' .. repairs .. '|' .. now)
       redis.call('HINCRBY', KEYS[4], target, 1)
-      redis.call('ZADD', KEYS[3], 'NX', now, target)
+      if redis.call('ZADD', KEYS[3], 'NX', now, target) == 1 then redis.call('ZADD', KEYS[11], 'LT', now, ARGV[6]) end
       table.insert(repended, target)
     end
   end
