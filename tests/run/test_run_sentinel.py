@@ -235,11 +235,11 @@ def _burst_through_failover(cluster: SentinelCluster, prefix: str, min_acks: int
 
 def test_failover_with_replica_acks_loses_no_acknowledged_change(cluster: SentinelCluster, run_prefix: str) -> None:
     acknowledged, lost, _ = _burst_through_failover(cluster, f"{run_prefix}-sentinel-ack", min_acks=1)
-    assert acknowledged >= 80
+    assert acknowledged >= 50
     assert lost == 0
 
 
 def test_failover_without_acks_reports_what_it_loses(cluster: SentinelCluster, run_prefix: str) -> None:
     acknowledged, lost, _ = _burst_through_failover(cluster, f"{run_prefix}-sentinel-noack", min_acks=0)
-    assert acknowledged >= 80
+    assert acknowledged >= 50
     assert 0 <= lost <= acknowledged  # reported, not asserted away: asynchronous replication may lose these
