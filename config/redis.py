@@ -6,14 +6,100 @@ deployments (or test runs) can share one Redis and each cleans up only its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
 import redis
+from redis.sentinel import Sentinel
 
-from config.settings import Settings
+from config.settings import Settings, SettingsError, mask_url
+
+SENTINEL_SCHEME = "redis+sentinel"
 
 
-def connect(url: str) -> redis.Redis:
-    """A client with decoded responses and a short connect timeout (hiredis parses when installed)."""
-    return redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, health_check_interval=30)
+class RedisUrlError(SettingsError):
+    """``REDIS_URL`` cannot be used (the message names the problem, never the password)."""
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    """``redis+sentinel://[:password@]host:port[,host:port]/service_name[/db]``, parsed.
+
+    The password authenticates to the Redis master and replicas (the sentinels are asked
+    without one).
+    """
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    password: str | None = field(default=None, repr=False)
+
+
+def is_sentinel_url(url: str) -> bool:
+    return url.split("://", 1)[0].lower() == SENTINEL_SCHEME
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    """Parse a ``redis+sentinel://`` URL; :class:`RedisUrlError` names what is wrong."""
+    shown = mask_url(url)
+
+    def bad(problem: str) -> RedisUrlError:
+        return RedisUrlError(f"invalid Redis URL {shown}: {problem}")
+
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != SENTINEL_SCHEME:
+        raise bad(f"the scheme must be {SENTINEL_SCHEME}://")
+    parts = urlsplit(f"x://{rest}")
+    if parts.query or parts.fragment:
+        raise bad("query strings and fragments are not supported")
+    userinfo, at, hostinfo = parts.netloc.rpartition("@")
+    password: str | None = None
+    if at:
+        _, colon, secret = userinfo.partition(":")
+        if not colon or not secret:
+            raise bad("the credentials must read :password@")
+        password = unquote(secret)
+    sentinels: list[tuple[str, int]] = []
+    for entry in hostinfo.split(","):
+        host, colon, port = entry.strip().rpartition(":")
+        if not colon or not host:
+            raise bad(f"sentinel address {entry.strip()!r} must read host:port")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise bad(f"sentinel address {entry.strip()!r} has no valid port")
+        sentinels.append((host.strip("[]"), int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise bad("the service name is missing (.../service_name[/db])")
+    if len(path) > 2:
+        raise bad("the path must be /service_name[/db]")
+    db = 0
+    if len(path) == 2:
+        if not path[1].isdigit():
+            raise bad(f"the database {path[1]!r} is not a number")
+        db = int(path[1])
+    return SentinelUrl(sentinels=tuple(sentinels), service=unquote(path[0]), db=db, password=password)
+
+
+def connect(url: str, *, decode_responses: bool = True) -> redis.Redis:
+    """A client with a short connect timeout (hiredis parses when installed); decoded replies by default.
+
+    A ``redis+sentinel://`` URL gives a client on the master the sentinels name: after a failover
+    its connections find the new master on their next connection error, and a write refused by
+    a demoted master (``READONLY``) comes back as a ``ConnectionError`` after disconnecting.
+    """
+    options: dict = {
+        "decode_responses": decode_responses,
+        "socket_connect_timeout": 2,
+        "health_check_interval": 30,
+    }
+    if not is_sentinel_url(url):
+        return redis.Redis.from_url(url, **options)
+    target = parse_sentinel_url(url)
+    sentinel = Sentinel(list(target.sentinels), socket_connect_timeout=2, socket_timeout=2)
+    client: redis.Redis = sentinel.master_for(
+        target.service, redis_class=redis.Redis, db=target.db, password=target.password, **options
+    )
+    return client
 
 
 class Keys:

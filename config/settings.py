@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Settings holding URLs whose password is masked in reprs, banners and headers.
@@ -49,12 +49,10 @@ def mask_url(url: str | None) -> str | None:
     if not url or not url_password(url):
         return url
     parts = urlsplit(url)
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:****@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    # The host part is kept as written: a Sentinel URL lists several host:port pairs.
+    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit((parts.scheme, f"{user}:****@{hostinfo}", parts.path, parts.query, parts.fragment))
 
 
 def _csv_secrets(value: SecretStr | str | None) -> list[SecretStr]:
@@ -74,6 +72,10 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(None, validation_alias=AliasChoices("BROKER_URL", "MENUSYNC_BROKER_URL"))
     prefix: str = "menusync"
     """Prefix of every Redis key menusync writes (ledger, leases, debounce, broker namespace)."""
+    redis_min_replicas_ack: int = Field(0, ge=0)
+    """Intake waits (``WAIT``) until this many replicas hold each recorded batch, else answers 503; 0 = off."""
+    redis_ack_timeout_ms: int = Field(1000, gt=0)
+    """How long intake's ``WAIT`` waits for the replicas of ``redis_min_replicas_ack``."""
 
     # klikit
     klikit_base_url: str | None = Field(
@@ -177,6 +179,16 @@ class Settings(BaseSettings):
     metrics_port: int = 9191
     worker_metrics: bool = True
     """Add Dramatiq's Prometheus middleware (it serves worker metrics once the dramatiq CLI boots it)."""
+
+    @field_validator("redis_url", "broker_url")
+    @classmethod
+    def _sentinel_url_parses(cls, value: str | None) -> str | None:
+        """A malformed ``redis+sentinel://`` URL stops the process at start, naming the problem."""
+        from config.redis import is_sentinel_url, parse_sentinel_url
+
+        if value and is_sentinel_url(value):
+            parse_sentinel_url(value)
+        return value
 
     @property
     def effective_broker_url(self) -> str:

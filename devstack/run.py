@@ -211,9 +211,13 @@ def banner(
 # -- the README's configuration table ---------------------------------------------------------------
 
 SETTING_NOTES: dict[str, str] = {
-    "redis_url": "Redis of the ledger, leases, debounce state, dead letters, mappings, inventory stream",
+    "redis_url": "Redis of the ledger, leases, debounce state, dead letters, mappings, inventory stream; "
+    "`redis+sentinel://[:password@]host:port[,host:port]/service[/db]` = the master Sentinel names",
     "broker_url": "Dramatiq broker; unset = `REDIS_URL`; `amqp://...` = RabbitMQ (state stays in Redis)",
     "prefix": "prefix of every Redis key (broker namespace `<prefix>-dramatiq`); one per deployment",
+    "redis_min_replicas_ack": "intake answers 202 only once this many Redis replicas acknowledged the record "
+    "(`WAIT`), else 503; 0 = off",
+    "redis_ack_timeout_ms": "how long intake's `WAIT` waits for `MENUSYNC_REDIS_MIN_REPLICAS_ACK` replicas",
     "klikit_base_url": "klikit partner API base URL; unset = the sandbox at `MENUSYNC_SANDBOX_URL`",
     "sandbox_url": "the local sandbox, used when `KLIKIT_BASE_URL` is unset",
     "credentials_file": "per-business klikit credentials (TOML, below)",

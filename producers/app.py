@@ -27,8 +27,9 @@ duplicate claim, as it may read Redis or klikit).
 Status codes: 202 accepted (body ``{"accepted": n, "superseded": m, ...}``), 200 duplicate or an
 event type that carries no stock information, 400 malformed or schema-invalid (naming the field),
 401 bad or missing signature / stale timestamp / missing token, 404 unknown source, 409 the same
-event is being recorded right now (retry later), 413 body too large, 503 Redis unavailable (or a
-``replace`` visibility change while klikit's channel list cannot be read).
+event is being recorded right now (retry later), 413 body too large, 503 Redis unavailable (or fewer
+replicas than ``MENUSYNC_REDIS_MIN_REPLICAS_ACK`` confirmed the record, or a ``replace`` visibility
+change while klikit's channel list cannot be read).
 Error bodies are ``{"error": code, "detail": message}`` (plus ``fields`` for schema errors) and
 never contain a secret.
 """

@@ -441,7 +441,8 @@ class InventoryConsumer:
                     last_claim = time.monotonic()
                 self.read_new(block_ms)
                 backoff = 0.1
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+            except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
+                # READONLY: a failover demoted the Redis this connection reached; wait for the new master.
                 log.warning("redis unavailable; retrying", error=str(exc), retry_in_s=backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -159,7 +159,7 @@ def loop(stop: threading.Event, *, timers: Timers, sweep_interval_s: float, tick
             if now - last_purge >= PURGE_EVERY_S:
                 last_purge = now
                 purge_dead_letters(timers, get_settings().dead_letter_retention_days)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
             log.warning("redis unavailable; retrying", error=str(exc))
         except Exception:
             log.exception("scheduler tick failed")

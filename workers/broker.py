@@ -20,6 +20,7 @@ from dramatiq.middleware import (
 from dramatiq.middleware.prometheus import Prometheus
 
 from config.logging import configure_logging
+from config.redis import connect, is_sentinel_url
 from config.settings import Settings, get_settings
 from workers.deadletters import DeadLetterStore
 from workers.metrics import DEAD_LETTERS
@@ -63,6 +64,15 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         broker = RabbitmqBroker(url=url, middleware=middleware)
+    elif is_sentinel_url(url):
+        # Dramatiq decodes message bodies itself: its client must answer bytes.
+        broker = RedisBroker(
+            client=connect(url, decode_responses=False),
+            namespace=f"{settings.prefix}-dramatiq",
+            heartbeat_timeout=settings.heartbeat_timeout_ms,
+            maintenance_chance=settings.broker_maintenance_chance,
+            middleware=middleware,
+        )
     else:
         broker = RedisBroker(
             url=url,

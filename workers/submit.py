@@ -5,9 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import redis
+
 from workers.changes import Change
+from workers.ledger import Ledger
 from workers.metrics import CHANGES_RECORDED, CHANGES_SUPERSEDED
 from workers.runtime import runtime
+
+
+class ReplicasBehind(redis.RedisError):
+    """Fewer Redis replicas than ``MENUSYNC_REDIS_MIN_REPLICAS_ACK`` acknowledged a record in time.
+
+    The change is recorded on the master but may be lost in a failover: intake answers 503 so
+    that the sender retries (a repeat of a recorded change is a duplicate).
+    """
+
+    def __init__(self, wanted: int, acked: int) -> None:
+        super().__init__(f"{acked} of {wanted} redis replicas acknowledged the record in time")
+        self.wanted = wanted
+        self.acked = acked
 
 
 @dataclass(frozen=True)
@@ -48,24 +64,42 @@ def submit_changes(
     rt = runtime()
     to_send: set[int] = set()
     same: set[int] = set()
-    versions = rt.ledger.record(
-        changes,
-        expect_versions,
-        flag_ttl_ms=rt.settings.lease_ttl_ms,
-        flush_to_send=to_send,
-        duplicates=same,
-        source=source,
-        actor=actor,
-        received_ms=received_ms,
-        history_max=rt.settings.history_max_per_business,
-    )
-    outcomes = [RecordOutcome(won=v is not None, version=v, duplicate=i in same) for i, v in enumerate(versions)]
-    accepted = sum(o.won for o in outcomes)
-    superseded = len(outcomes) - accepted - len(same)
-    if accepted:
-        CHANGES_RECORDED.labels(source=source).inc(accepted)
-        for business_id in sorted(to_send):
-            send_flush(business_id)
-    if superseded:
-        CHANGES_SUPERSEDED.labels(source=source).inc(superseded)
+    min_acks = rt.settings.redis_min_replicas_ack
+    # WAIT counts the writes of its own connection: the record and the WAIT share one.
+    conn = redis.Redis(connection_pool=rt.redis.connection_pool, single_connection_client=True) if min_acks else None
+    try:
+        # A connection re-established on the way (failover: redis-py retries on the new master)
+        # has a new client id; WAIT then speaks for none of the earlier writes.
+        client_id = conn.client_id() if conn is not None else None
+        ledger = Ledger(conn, rt.keys) if conn is not None else rt.ledger
+        versions = ledger.record(
+            changes,
+            expect_versions,
+            flag_ttl_ms=rt.settings.lease_ttl_ms,
+            flush_to_send=to_send,
+            duplicates=same,
+            source=source,
+            actor=actor,
+            received_ms=received_ms,
+            history_max=rt.settings.history_max_per_business,
+        )
+        outcomes = [RecordOutcome(won=v is not None, version=v, duplicate=i in same) for i, v in enumerate(versions)]
+        accepted = sum(o.won for o in outcomes)
+        superseded = len(outcomes) - accepted - len(same)
+        if accepted:
+            CHANGES_RECORDED.labels(source=source).inc(accepted)
+            for business_id in sorted(to_send):
+                send_flush(business_id)
+        if superseded:
+            CHANGES_SUPERSEDED.labels(source=source).inc(superseded)
+        if conn is not None:
+            # After the nudges: a record the replicas did not confirm is still flushed from this master.
+            acked = int(conn.wait(min_acks, rt.settings.redis_ack_timeout_ms))
+            if conn.client_id() != client_id:
+                acked = 0
+            if acked < min_acks:
+                raise ReplicasBehind(min_acks, acked)
+    finally:
+        if conn is not None:
+            conn.close()
     return SubmitResult(accepted=accepted, superseded=superseded, outcomes=outcomes, duplicate=len(same))

@@ -33,7 +33,7 @@ from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook
 
 from config.redis import Keys
-from config.settings import Settings
+from config.settings import Settings, load_settings
 from producers.app import create_app
 from producers.review import list_review
 from producers.timers import Timers
@@ -310,6 +310,22 @@ def test_standard_rejections(client: TestClient) -> None:
 
 def auth(token: str = API_TOKENS[0]) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
+
+
+def test_changes_answer_503_when_too_few_replicas_acknowledge(client: TestClient, ledger: Ledger) -> None:
+    """MENUSYNC_REDIS_MIN_REPLICAS_ACK=1 against a Redis without replicas: recorded, but 503 (retry)."""
+    from workers.runtime import reset_runtime
+
+    body = canonical_body()
+    reset_runtime(load_settings(redis_min_replicas_ack=1, redis_ack_timeout_ms=50))
+    try:
+        resp = client.post("/v1/changes", json=body, headers=auth(API_TOKENS[1]))
+        assert resp.status_code == 503 and resp.json()["error"] == "unavailable", resp.text
+    finally:
+        reset_runtime()
+    resp = client.post("/v1/changes", json=body, headers=auth(API_TOKENS[1]))  # the sender's retry
+    assert resp.status_code == 200 and resp.json()["duplicate"] == 2, resp.text  # recorded the first time
+    assert ledger.desired(target(101))[0] is False  # type: ignore[index]
 
 
 def test_changes_happy_path_records_in_ledger(client: TestClient, ledger: Ledger) -> None:
