@@ -72,6 +72,7 @@ def reconcile_business(business_id: int, store_keys: list[str] | None = None, re
         reason=str(reason)[:40],
         send_flush=send_flush,
         attempt=retries,
+        send_again=send_reconcile,
     )
 
 

@@ -63,6 +63,8 @@ class DriftRepair:
     """What :meth:`Ledger.repend_drift` did: targets re-pended, targets past the repair cap."""
 
     busy: bool = False
+    stale: bool = False
+    """A write landed and was published while the menus were read: the reading may predate it."""
     repended: tuple[str, ...] = ()
     persistent: tuple[str, ...] = ()
     send_flush: bool = False
@@ -224,12 +226,15 @@ class Ledger:
         publish_state_key: str,
         publish_stores_key: str = "",
         stores_read: Sequence[str] = (),
+        write_generation: int | None = None,
     ) -> DriftRepair:
         """Re-pend (target key, version) pairs a read-back found drifted, under a new key.
 
         Only while the read-back still describes the ledger (no write since the publish, each
         target still settled at that version); when a write landed since, ``stores_read`` join the
-        pending publish's stores, so its read-back reads them again. Repairs of one target at one version, each within
+        pending publish's stores, so its read-back reads them again; when the write generation moved
+        away from ``write_generation`` (a write landed, and was published, during the reading) the
+        answer is ``stale``. Repairs of one target at one version, each within
         ``window_ms`` of the previous, are counted; past ``max_repairs`` the target is returned
         as persistent instead.
         """
@@ -246,13 +251,16 @@ class Ledger:
             self.k("flush", "scheduled", business_id),
             publish_stores_key or self.k("publish", "stores", business_id),
             self.k("attention", "pending"),
+            self.k("publish", "generation", business_id),
         ]
-        args: list[Any] = [now_ms(), max_repairs, flag_ttl_ms, window_ms, len(stores_read), business_id, *stores_read]
+        generation = "" if write_generation is None else str(write_generation)
+        args: list[Any] = [now_ms(), max_repairs, flag_ttl_ms, window_ms, len(stores_read), business_id, generation]
+        args += list(stores_read)
         for target_key, version in drifted:
             args += [target_key, version]
         reply = script(self.r, "repend_drift")(keys=keys, args=args)
-        if reply and reply[0] == "busy":
-            return DriftRepair(busy=True)
+        if reply and reply[0] in ("busy", "stale"):
+            return DriftRepair(busy=True, stale=reply[0] == "stale")
         count = int(reply[1])
         return DriftRepair(
             repended=tuple(reply[2 : 2 + count]),

@@ -122,6 +122,7 @@ def reconcile_business_now(
     reason: str,
     send_flush: Callable[[int], None],
     attempt: int = 0,
+    send_again: Callable[[int, list[str], str, int], None] | None = None,
 ) -> ReconcileOutcome:
     """Read back ``store_keys`` (``None``: every store) of a business and repair what drifted."""
     outcome = ReconcileOutcome(business_id, reason)
@@ -129,8 +130,13 @@ def reconcile_business_now(
         outcome.skipped = "credential_blocked"
         return outcome
     stores = [Store.from_key(k) for k in store_keys] if store_keys else list(rt.stores(business_id))
-    carry = [rt.keys("publish", business_id), rt.keys("publish", "stores", business_id)]
-    if script(rt.redis, "publish_carry")(keys=carry, args=[s.key() for s in stores]):
+    carry = [
+        rt.keys("publish", business_id),
+        rt.keys("publish", "stores", business_id),
+        rt.keys("publish", "generation", business_id),
+    ]
+    generation = int(script(rt.redis, "publish_carry")(keys=carry, args=[s.key() for s in stores]))
+    if generation < 0:
         # A write landed since the publish: the reading would be discarded. The next publish covers these stores.
         outcome.busy = True
         outcome.skipped = "publish_pending"
@@ -138,12 +144,19 @@ def reconcile_business_now(
         return outcome
     menus = read_store_menus(rt, business_id, stores, outcome, attempt=attempt)
     outcome.report = find_drift(rt.ledger.view(business_id), menus)
-    _repair(rt, business_id, outcome, send_flush)
+    _repair(rt, business_id, outcome, send_flush, generation, send_again)
     _record(rt, outcome)
     return outcome
 
 
-def _repair(rt: Runtime, business_id: int, outcome: ReconcileOutcome, send_flush: Callable[[int], None]) -> None:
+def _repair(
+    rt: Runtime,
+    business_id: int,
+    outcome: ReconcileOutcome,
+    send_flush: Callable[[int], None],
+    generation: int | None = None,
+    send_again: Callable[[int, list[str], str, int], None] | None = None,
+) -> None:
     s = rt.settings
     drifted = outcome.report.of_kind(DRIFT)
     repair = rt.ledger.repend_drift(
@@ -155,7 +168,15 @@ def _repair(rt: Runtime, business_id: int, outcome: ReconcileOutcome, send_flush
         publish_state_key=rt.keys("publish", business_id),
         publish_stores_key=rt.keys("publish", "stores", business_id),
         stores_read=outcome.report.stores_read,
+        write_generation=generation,
     )
+    if repair.stale:
+        # The reading may predate a write published meanwhile: read these stores again shortly.
+        outcome.busy = True
+        outcome.skipped = "stale_reading"
+        if send_again is not None and outcome.report.stores_read:
+            send_again(business_id, list(outcome.report.stores_read), outcome.reason, s.reconcile_delay_ms)
+        return
     if repair.busy:
         outcome.busy = True
         log.info(

@@ -116,3 +116,27 @@ def test_periodic_read_backs_keep_their_spread_and_follow_a_new_interval(r: Any,
     claim_due_reconciles(rt, businesses, t0 + 1_000_000)
     rebuilt = dict(r.zrange(keys("reconcile", "due"), 0, -1, withscores=True))
     assert all(t0 + 1_000_000 <= v < t0 + 1_010_000 + 1 for v in rebuilt.values())
+
+
+def test_a_reading_that_a_write_and_its_publish_overtook_is_stale_and_repairs_nothing(r: Any, keys: Keys) -> None:
+    from workers.scripts import script
+
+    ledger = Ledger(r, keys)
+    version = _settled(ledger)
+    carry = [keys("publish", 398), keys("publish", "stores", 398), keys("publish", "generation", 398)]
+    generation = int(script(r, "publish_carry")(keys=carry, args=[STORE.key()]))
+    assert generation >= 0, "no publish pending: read now"
+    # While klikit's menu is being read, a write lands and its publish completes (state cleared).
+    r.incr(keys("publish", "generation", 398))
+    repair = ledger.repend_drift(
+        398,
+        [(TARGET.key(), version)],
+        max_repairs=3,
+        window_ms=60_000,
+        flag_ttl_ms=5_000,
+        publish_state_key=keys("publish", 398),
+        stores_read=[STORE.key()],
+        write_generation=generation,
+    )
+    assert repair.stale and repair.repended == ()
+    assert ledger.pending(398) == []

@@ -9,20 +9,23 @@
 -- drift until the periodic read-back).
 -- KEYS: 1 dver, 2 aver, 3 pending(zset), 4 nonce, 5 drift(hash target -> "version|repairs|last ms"),
 --       6 dead, 7 publish state hash, 8 flush dirty flag, 9 flush scheduled flag, 10 publish stores set,
---       11 attention index of pending work (zset business -> ms)
+--       11 attention index of pending work (zset business -> ms), 12 write generation counter
 -- ARGV: 1 now_ms, 2 max repairs, 3 flag ttl ms, 4 repair window ms, 5 number of stores read S,
---       6 business id, then S store keys, then pairs: target, version
--- Returns {"busy"} when a write landed since the publish; else {send, repended count,
+--       6 business id, 7 write generation when the reading started ("" = unknown), then S store
+--       keys, then pairs: target, version
+-- Returns {"busy"} when a write landed since the publish; {"stale"} when a write landed and was
+-- published while the menus were being read (the reading may predate it); else {send, repended count,
 -- repended targets..., persistent targets...}: send is "send" when the caller must send the
 -- flush message; a persistent target drifted again after max repairs and is not re-pended.
 local stores = tonumber(ARGV[5])
 if redis.call('EXISTS', KEYS[7]) == 1 then
-  for i = 7, 6 + stores do redis.call('SADD', KEYS[10], ARGV[i]) end
+  for i = 8, 7 + stores do redis.call('SADD', KEYS[10], ARGV[i]) end
   return {'busy'}
 end
+if ARGV[7] ~= '' and (redis.call('GET', KEYS[12]) or '0') ~= ARGV[7] then return {'stale'} end
 local now, max_repairs, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
 local repended, persistent = {}, {}
-for i = 7 + stores, #ARGV, 2 do
+for i = 8 + stores, #ARGV, 2 do
   local target, version = ARGV[i], ARGV[i + 1]
   local settled = redis.call('HGET', KEYS[1], target) == version
     and redis.call('HGET', KEYS[2], target) == version
