@@ -2,7 +2,8 @@
 
 At the end: every target's value in the sandbox's published menus equals its newest change, no
 change is lost (each target applied or dead-lettered), no write applied twice, the dead letters are
-exactly the injected permanent faults, and menusync never caused a 409 of its own.
+exactly the injected permanent faults that refused a single-target write (a refused bulk write is
+split, and its halves go through), and menusync never caused a 409 of its own.
 The short run is part of CI; the full one (``-m full``) runs longer with more businesses.
 """
 
