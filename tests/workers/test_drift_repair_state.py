@@ -20,7 +20,10 @@ def _settled(ledger: Ledger) -> str:
     return version
 
 
-def _repend(ledger: Ledger, keys: Keys, version: str, *, max_repairs: int = 3, window_ms: int = 60_000) -> Any:
+def _repend(
+    ledger: Ledger, keys: Keys, version: str, *, max_repairs: int = 3, window_ms: int = 60_000, **read: Any
+) -> Any:
+    """The drift re-pend of TARGET at ``version``; ``read`` passes what the read-back knew (stores, generation)."""
     return ledger.repend_drift(
         398,
         [(TARGET.key(), version)],
@@ -28,6 +31,7 @@ def _repend(ledger: Ledger, keys: Keys, version: str, *, max_repairs: int = 3, w
         window_ms=window_ms,
         flag_ttl_ms=5_000,
         publish_state_key=keys("publish", 398),
+        **read,
     )
 
 
@@ -46,15 +50,7 @@ def test_nothing_is_repaired_while_a_write_since_the_publish_waits_for_its_publi
     version = _settled(ledger)
     r.hset(keys("publish", 398), mapping={"gen": 1})
     r.sadd(keys("publish", "stores", 398), "1615:1294")  # the write that landed was at another store
-    repair = ledger.repend_drift(
-        398,
-        [(TARGET.key(), version)],
-        max_repairs=3,
-        window_ms=60_000,
-        flag_ttl_ms=5_000,
-        publish_state_key=keys("publish", 398),
-        stores_read=[STORE.key()],
-    )
+    repair = _repend(ledger, keys, version, stores_read=[STORE.key()])
     assert repair.busy
     assert ledger.pending(398) == []
     # The store read joins the pending publish, so the read-back after it reads the store again.
@@ -128,15 +124,6 @@ def test_a_reading_that_a_write_and_its_publish_overtook_is_stale_and_repairs_no
     assert generation >= 0, "no publish pending: read now"
     # While klikit's menu is being read, a write lands and its publish completes (state cleared).
     r.incr(keys("publish", "generation", 398))
-    repair = ledger.repend_drift(
-        398,
-        [(TARGET.key(), version)],
-        max_repairs=3,
-        window_ms=60_000,
-        flag_ttl_ms=5_000,
-        publish_state_key=keys("publish", 398),
-        stores_read=[STORE.key()],
-        write_generation=generation,
-    )
+    repair = _repend(ledger, keys, version, stores_read=[STORE.key()], write_generation=generation)
     assert repair.stale and repair.repended == ()
     assert ledger.pending(398) == []
