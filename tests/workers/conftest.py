@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_support import Pipeline
+from pipeline_support import BUSINESS, Pipeline
 
 from devstack.sandbox.testing import SandboxHandle, running_sandbox
+from devstack.stack import ServiceProcess, stack_env, write_credentials
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +52,23 @@ def make_pipeline(r: Any, sandbox: SandboxHandle, broker: Any) -> Iterator[Any]:
 @pytest.fixture
 def pipeline(make_pipeline: Any) -> Pipeline:
     return make_pipeline()
+
+
+@pytest.fixture
+def worker_env(tmp_path: Path, redis_url: str, run_prefix: str, sandbox: Any, r: Any) -> dict[str, str]:
+    """The environment of ``dramatiq workers.actors`` subprocesses: the run's Redis and prefix, the sandbox."""
+    creds = write_credentials(
+        tmp_path / "credentials.toml",
+        {BUSINESS: sandbox.credentials(BUSINESS)},
+        provider_ids=[1, 6],
+    )
+    return stack_env(redis_url=redis_url, prefix=run_prefix, klikit_url=sandbox.url, credentials_file=creds)
+
+
+@pytest.fixture
+def workers() -> Iterator[list[ServiceProcess]]:
+    """Worker subprocesses started by the test; terminated (SIGTERM, then SIGKILL) afterwards."""
+    started: list[ServiceProcess] = []
+    yield started
+    for proc in started:
+        proc.terminate(timeout=15)

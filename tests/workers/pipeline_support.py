@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -15,7 +16,7 @@ import dramatiq
 from config.credentials import Credentials
 from config.settings import Settings
 from devstack.sandbox.testing import SandboxAdmin
-from devstack.stack import wait_for
+from devstack.stack import WORKER_ARGV, ServiceProcess, wait_for
 from workers.changes import Change, Store, Target
 from workers.runtime import Runtime, reset_runtime
 from workers.submit import SubmitResult, submit_changes
@@ -108,3 +109,10 @@ class Pipeline:
 
 def utc_ms(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def start_worker(workers: list[ServiceProcess], env: dict[str, str], tmp_path: Path) -> ServiceProcess:
+    """Start one ``dramatiq workers.actors`` subprocess (the Procfile's command), logging to ``tmp_path``."""
+    proc = ServiceProcess(WORKER_ARGV, env, log_path=tmp_path / f"worker-{len(workers)}.log").start()
+    workers.append(proc)
+    return proc

@@ -8,42 +8,15 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from pipeline_support import BUSINESS, STORES, Pipeline, item_change, wait_for
+from pipeline_support import BUSINESS, STORES, Pipeline, item_change, start_worker, wait_for
 
-from devstack.stack import WORKER_ARGV, ServiceProcess, stack_env, write_credentials
+from devstack.stack import ServiceProcess
 from workers.actors import flush_business
 from workers.changes import Change, Target
 from workers.sweeper import sweep_once
-
-
-@pytest.fixture
-def worker_env(tmp_path: Path, redis_url: str, run_prefix: str, sandbox: Any, r: Any) -> dict[str, str]:
-    creds = write_credentials(
-        tmp_path / "credentials.toml",
-        {BUSINESS: sandbox.credentials(BUSINESS)},
-        provider_ids=[1, 6],
-    )
-    return stack_env(redis_url=redis_url, prefix=run_prefix, klikit_url=sandbox.url, credentials_file=creds)
-
-
-@pytest.fixture
-def workers() -> Iterator[list[ServiceProcess]]:
-    """Worker subprocesses started by the test; terminated (SIGTERM, then SIGKILL) afterwards."""
-    started: list[ServiceProcess] = []
-    yield started
-    for proc in started:
-        proc.terminate(timeout=15)
-
-
-def _start_worker(workers: list[ServiceProcess], env: dict[str, str], tmp_path: Path) -> ServiceProcess:
-    proc = ServiceProcess(WORKER_ARGV, env, log_path=tmp_path / f"worker-{len(workers)}.log").start()
-    workers.append(proc)
-    return proc
 
 
 def test_i6_two_worker_processes_never_overlap_writes_for_one_business(
@@ -52,8 +25,8 @@ def test_i6_two_worker_processes_never_overlap_writes_for_one_business(
     p: Pipeline = make_pipeline(start=False)  # producer side only; the workers are the subprocesses
     latency_ms = 40
     p.sandbox.set_faults(latency_ms=latency_ms, writes_only=True)
-    _start_worker(workers, worker_env, tmp_path)
-    _start_worker(workers, worker_env, tmp_path)
+    start_worker(workers, worker_env, tmp_path)
+    start_worker(workers, worker_env, tmp_path)
     base = 1_795_000_700_000
     rng = random.Random(3)
     for wave in range(12):
@@ -94,7 +67,7 @@ def test_i1_a_worker_killed_with_sigkill_mid_flush_loses_nothing(
 ) -> None:
     p: Pipeline = make_pipeline(start=False)
     p.sandbox.set_faults(latency_ms=150, writes_only=True)
-    victim = _start_worker(workers, worker_env, tmp_path)
+    victim = start_worker(workers, worker_env, tmp_path)
     base = 1_795_000_800_000
     changes = []
     for i in range(60):
@@ -117,7 +90,7 @@ def test_i1_a_worker_killed_with_sigkill_mid_flush_loses_nothing(
     victim.kill()
     written_before = len(p.writes())
     assert p.rt.ledger.pending_count(BUSINESS) > 0, "the kill came too late to test anything"
-    _start_worker(workers, worker_env, tmp_path)
+    start_worker(workers, worker_env, tmp_path)
 
     # The scheduler's sweeper is the safety net for the killed worker's in-flight message.
     def swept_and_settled() -> bool:

@@ -10,45 +10,19 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from pipeline_support import BUSINESS, STORES, Pipeline, wait_for
+from pipeline_support import BUSINESS, STORES, Pipeline, start_worker, wait_for
 
 from config.settings import Settings
-from devstack.stack import WORKER_ARGV, ServiceProcess, stack_env, write_credentials
+from devstack.stack import ServiceProcess
 from workers.actors import flush_business
 from workers.changes import Change, Target
 from workers.sweeper import sweep_once
 
 #: Twice the default lease TTL (10 s): a SIGKILLed holder's business must flush again sooner.
 RECOVERY_BOUND_S = 20.0
-
-
-@pytest.fixture
-def worker_env(tmp_path: Path, redis_url: str, run_prefix: str, sandbox: Any, r: Any) -> dict[str, str]:
-    creds = write_credentials(
-        tmp_path / "credentials.toml",
-        {BUSINESS: sandbox.credentials(BUSINESS)},
-        provider_ids=[1, 6],
-    )
-    return stack_env(redis_url=redis_url, prefix=run_prefix, klikit_url=sandbox.url, credentials_file=creds)
-
-
-@pytest.fixture
-def workers() -> Iterator[list[ServiceProcess]]:
-    started: list[ServiceProcess] = []
-    yield started
-    for proc in started:
-        proc.terminate(timeout=15)
-
-
-def _start_worker(workers: list[ServiceProcess], env: dict[str, str], tmp_path: Path) -> ServiceProcess:
-    proc = ServiceProcess(WORKER_ARGV, env, log_path=tmp_path / f"worker-{len(workers)}.log").start()
-    workers.append(proc)
-    return proc
 
 
 def _visibility_changes(count: int, base_ms: int, first_entity: int = 200) -> list[Change]:
@@ -78,11 +52,11 @@ def test_a_worker_sigkilled_mid_call_is_taken_over_within_about_one_lease_ttl(
     env = {k: v for k, v in worker_env.items() if k != "MENUSYNC_LEASE_TTL_MS"}
     p: Pipeline = make_pipeline(start=False, lease_ttl_ms=Settings.model_fields["lease_ttl_ms"].default)
     p.sandbox.set_faults(latency_ms=250, writes_only=True)
-    victim = _start_worker(workers, env, tmp_path)
+    victim = start_worker(workers, env, tmp_path)
     changes = _visibility_changes(40, 1_795_002_000_000)
     p.submit(changes)
     wait_for(lambda: len(p.writes()) >= 3, timeout=20, what="the flush to be under way")
-    _start_worker(workers, env, tmp_path)  # the survivor; it finds the lease taken until it expires
+    start_worker(workers, env, tmp_path)  # the survivor; it finds the lease taken until it expires
     time.sleep(1.0)
     assert p.rt.redis.exists(p.rt.keys("lease", BUSINESS)), "the victim no longer holds the lease"
     victim.kill()  # SIGKILL, most likely while a 250 ms call is in flight
@@ -112,7 +86,7 @@ def test_a_klikit_call_stalled_past_the_lease_ttl_keeps_the_lease_and_no_one_els
     p: Pipeline = make_pipeline(start=False)
     p.sandbox.set_faults(hang_rate=1.0, hang_s=hang_s, writes_only=True)
     for _ in range(2):
-        _start_worker(workers, env, tmp_path)
+        start_worker(workers, env, tmp_path)
     time.sleep(1.5)  # both consumers up
     changes = _visibility_changes(4, 1_795_002_100_000)
     p.submit(changes)
@@ -139,7 +113,7 @@ def test_sigterm_mid_flush_releases_the_lease_at_once_and_a_successor_finishes(
 ) -> None:
     p: Pipeline = make_pipeline(start=False)
     p.sandbox.set_faults(latency_ms=250, writes_only=True)
-    first = _start_worker(workers, worker_env, tmp_path)
+    first = start_worker(workers, worker_env, tmp_path)
     changes = _visibility_changes(40, 1_795_002_200_000)
     p.submit(changes)
     wait_for(lambda: len(p.writes()) >= 3, timeout=20, what="the flush to be under way")
@@ -154,7 +128,7 @@ def test_sigterm_mid_flush_releases_the_lease_at_once_and_a_successor_finishes(
     assert released_in < 3.0, f"lease released {released_in:.1f}s after SIGTERM"
     assert p.rt.ledger.pending_count(BUSINESS) > 0, "the flush finished its backlog instead of handing over"
     assert first.proc.wait(timeout=30) == 0
-    _start_worker(workers, worker_env, tmp_path)
+    start_worker(workers, worker_env, tmp_path)
     p.wait_settled(timeout=60)
     _assert_all_published(p, changes)
 
