@@ -236,7 +236,7 @@ class Demo:
 
     def _cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "producers.cli", *args],
+            [sys.executable, "-m", "cli.app", *args],
             env=self.env,
             cwd=ROOT,
             capture_output=True,
@@ -613,7 +613,7 @@ class Demo:
         if conflicts:
             c.rule("operator: replay the conflict under a new key")
             refused = subprocess.run(
-                [sys.executable, "-m", "producers.cli", "dlq", "replay", conflicts[0]["id"]],
+                [sys.executable, "-m", "cli.app", "dlq", "replay", conflicts[0]["id"]],
                 env=self.env,
                 cwd=ROOT,
                 capture_output=True,

@@ -53,7 +53,8 @@ class _RawEntry(BaseModel):
     secret_key: SecretStr | None = None
     secret_key_env: str | None = None
     secret_key_file: Path | None = None
-    provider_ids: list[int] = Field(default_factory=lambda: [1])
+    # publishMenu needs at least one provider (``[1]``: klikit's own channel).
+    provider_ids: list[int] = Field(default_factory=lambda: [1], min_length=1)
     rate_per_minute: int | None = None
     stores: list[StoreRef] = Field(default_factory=list)
 

@@ -30,8 +30,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from cli.env import read_env_file, write_cli_env_file, write_private
 from config.settings import mask_url
-from producers.cli_env import read_env_file, write_cli_env_file, write_private
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"

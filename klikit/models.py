@@ -13,9 +13,20 @@ so it is always serialized.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from klikit.errors import ClientUsageError
 
@@ -81,23 +92,45 @@ class UpdateVisibilityRequest(WireModel):
     zone_stores: list[ZoneStore] | None = Field(default=None, alias="zoneStores")
 
 
-class TimeSlot(WireModel):
-    """``900`` -> ``2200``: HHMM integers."""
+#: The most slots one weekday of a schedule may hold.
+MAX_SLOTS_PER_DAY = 24
 
-    start_time: int = Field(alias="startTime", ge=0, le=2359)
-    end_time: int = Field(alias="endTime", ge=0, le=2359)
+
+class TimeSlot(WireModel):
+    """``900`` -> ``2200``: HHMM integers, the start before the end."""
+
+    start_time: StrictInt = Field(alias="startTime", ge=0, le=2359)
+    end_time: StrictInt = Field(alias="endTime", ge=0, le=2359)
 
     @field_validator("start_time", "end_time")
     @classmethod
     def _hhmm(cls, value: int) -> int:
         if value % 100 >= 60:
-            raise ValueError(f"{value} is not an HHMM time")
+            raise ValueError(f"{value} is not a time of day as HHMM (hours 00-23, minutes 00-59)")
         return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeSlot:
+        if self.start_time >= self.end_time:
+            raise ValueError(f"startTime {self.start_time} must be before endTime {self.end_time}")
+        return self
 
 
 class DaySchedule(WireModel):
-    disabled: bool = False
-    slots: list[TimeSlot] = Field(default_factory=list)
+    """One weekday: at most 24 slots that do not overlap (klikit refuses the whole sync otherwise)."""
+
+    disabled: StrictBool = False
+    slots: list[TimeSlot] = Field(default_factory=list, max_length=MAX_SLOTS_PER_DAY)
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> DaySchedule:
+        ordered = sorted(self.slots, key=lambda s: s.start_time)
+        for before, after in pairwise(ordered):
+            if after.start_time < before.end_time:
+                raise ValueError(
+                    f"slots {before.start_time}-{before.end_time} and {after.start_time}-{after.end_time} overlap"
+                )
+        return self
 
 
 def _check_weekdays(value: dict[str, DaySchedule] | None) -> dict[str, DaySchedule] | None:

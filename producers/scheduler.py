@@ -34,7 +34,7 @@ from producers.runtime import context
 from producers.timers import Timer, Timers
 from workers import clock
 from workers.changes import Change
-from workers.deadletters import DeadLetter, DeadLetterStore
+from workers.deadletters import DeadLetterStore, build_dead_letter
 
 log = structlog.get_logger("producers.scheduler")
 
@@ -97,11 +97,11 @@ def split_runnable(due: list[Timer], timers: Timers) -> tuple[list[Timer], list[
         except ValueError as exc:
             reason = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
             record = DeadLetterStore(timers.client, timers.keys).add(
-                DeadLetter(
+                build_dead_letter(
                     kind="timer",
                     business_id=timer.target.business_id,
                     change_ids=[timer.change_id],
-                    error_code="timer_invalid",
+                    code="timer_invalid",
                     reason=f"timed re-enable of {timer.target.key()} at {timer.until_ms} cannot run: {reason}",
                 )
             )

@@ -47,6 +47,7 @@ def test_credentials_from_env_and_secret_hidden(tmp_path: Path, monkeypatch: pyt
         ('[business.1]\npartner_key="a"\n', "exactly one of secret_key, secret_key_env or secret_key_file"),
         ('[business.1]\npartner_key="a"\nsecret_key_env="NOPE_UNSET_VAR"\n', "NOPE_UNSET_VAR is not set"),
         ("[business.1\n", "not valid TOML"),
+        ('[business.1]\npartner_key="a"\nsecret_key="b"\nprovider_ids=[]\n', "provider_ids"),
     ],
 )
 def test_credentials_errors_name_the_problem(tmp_path: Path, text: str, message: str) -> None:

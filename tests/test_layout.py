@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ("config", "klikit", "producers", "workers")
+SHIPPED = ("cli", "config", "klikit", "producers", "workers")
 PROJECT = (*SHIPPED, "devstack", "bench", "tests")
 TOOLING = ("devstack", "bench", "tests")
 SCRIPTS_MODULE = ROOT / "workers" / "scripts.py"
@@ -147,4 +147,39 @@ def test_tests_take_the_process_harness_from_devstack() -> None:
                 for m in modules
                 if m.split(".")[0] == "bench" and m != "bench.lunch_rush"
             ]
+    assert not found, found
+
+
+def test_the_command_line_is_one_typer_app_in_cli() -> None:
+    found = [
+        f"{_rel(path)}:{line} imports typer"
+        for path in _modules("config", "klikit", "producers", "workers")
+        for line, name in _imported(_tree(path))
+        if name == "typer"
+    ]
+    assert not found, found
+
+
+def _wire_names() -> set[str]:
+    """Every camelCase key of a klikit request body, from the request models' aliases."""
+    import klikit.models as models
+
+    names: set[str] = set()
+    for value in vars(models).values():
+        if isinstance(value, type) and issubclass(value, models.WireModel):
+            names |= {f.alias for f in value.model_fields.values() if f.alias and f.alias != f.alias.lower()}
+    return names
+
+
+def test_request_bodies_are_built_only_in_klikit() -> None:
+    wire = _wire_names()
+    assert {"providerIDs", "isEnabled", "brandID"} <= wire, "the guard is not reading the request models"
+    found = [
+        f"{_rel(path)}:{node.lineno} builds a body with {key.value!r}"
+        for path in _modules("workers", "producers", "cli")
+        for node in ast.walk(_tree(path))
+        if isinstance(node, ast.Dict)
+        for key in node.keys
+        if isinstance(key, ast.Constant) and key.value in wire
+    ]
     assert not found, found

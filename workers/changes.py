@@ -32,12 +32,12 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 from config.settings import get_settings
+from klikit.models import DaySchedule
 from workers.providers import KnownProviders, UnknownProviders
 
 Level = Literal["section", "category", "item", "modifier_group", "modifier"]
@@ -140,53 +140,6 @@ class Target(BaseModel):
         return self.field == "visibilities" and self.provider is not None
 
 
-#: The most slots one weekday of a schedule may hold.
-MAX_SLOTS_PER_DAY = 24
-
-
-def _check_hhmm(value: int) -> int:
-    if not 0 <= value // 100 <= 23 or not 0 <= value % 100 <= 59:
-        raise ValueError(f"{value} is not a time of day as HHMM (hours 00-23, minutes 00-59)")
-    return value
-
-
-class Slot(BaseModel):
-    """One opening slot of a weekday, ``startTime`` before ``endTime``, both HHMM."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    startTime: StrictInt = Field(ge=0, le=2359)
-    endTime: StrictInt = Field(ge=0, le=2359)
-
-    @field_validator("startTime", "endTime")
-    @classmethod
-    def _hhmm(cls, value: int) -> int:
-        return _check_hhmm(value)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Slot:
-        if self.startTime >= self.endTime:
-            raise ValueError(f"startTime {self.startTime} must be before endTime {self.endTime}")
-        return self
-
-
-class DaySchedule(BaseModel):
-    """One weekday: at most 24 slots that do not overlap (klikit refuses the whole sync otherwise)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    disabled: StrictBool = False
-    slots: list[Slot] = Field(default_factory=list, max_length=MAX_SLOTS_PER_DAY)
-
-    @model_validator(mode="after")
-    def _no_overlap(self) -> DaySchedule:
-        ordered = sorted(self.slots, key=lambda s: s.startTime)
-        for before, after in pairwise(ordered):
-            if after.startTime < before.endTime:
-                raise ValueError(
-                    f"slots {before.startTime}-{before.endTime} and {after.startTime}-{after.endTime} overlap"
-                )
-        return self
-
-
 def canonical_value(field: TargetField, value: Any) -> Any:
     """Validate and normalise a desired value for ``field`` (raises ``ValueError``)."""
     if field == "enabled":
@@ -209,7 +162,7 @@ def canonical_value(field: TargetField, value: Any) -> Any:
         for day, schedule in value.items():
             if str(day) not in {"0", "1", "2", "3", "4", "5", "6"}:
                 raise ValueError(f"available_times weekday {day!r} is not 0-6")
-            days[str(day)] = DaySchedule.model_validate(schedule).model_dump()
+            days[str(day)] = DaySchedule.model_validate(schedule).wire()
         return dict(sorted(days.items()))
     raise ValueError(f"unknown field {field!r}")
 

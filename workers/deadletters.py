@@ -14,14 +14,20 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from config.logging import scrub
 from config.redis import Keys
+from klikit.errors import KlikitError
+from klikit.paths import OPERATIONS
 from workers.clock import now_ms
 from workers.scripts import script
+
+#: A record's reason is capped: it is shown in lists and carried in metrics' logs.
+REASON_MAX_CHARS = 2_000
 
 
 class DeadLetter(BaseModel):
@@ -45,6 +51,56 @@ class DeadLetter(BaseModel):
     actor: str | None = None
     message_id: str | None = None
     replayed_at_ms: int | None = None
+
+
+def build_dead_letter(
+    *,
+    kind: str = "call",
+    business_id: int | None = None,
+    error: KlikitError | None = None,
+    code: str | None = None,
+    reason: str | None = None,
+    targets: Sequence[tuple[str, str]] = (),
+    change_ids: Sequence[str] = (),
+    operation: str | None = None,
+    path_id: int | None = None,
+    body: Any = None,
+    idempotency_key: str | None = None,
+    attempts: int | None = None,
+    first_failure_ms: int | None = None,
+    last_failure_ms: int | None = None,
+    actor: str | None = None,
+    message_id: str | None = None,
+) -> DeadLetter:
+    """The one place a dead letter is made, for every kind (a call, targets set aside, a message, a timer).
+
+    klikit's ``error`` gives the code, HTTP status, ``request_id``, attempt count and reason unless
+    they are named; a klikit operation gives the path (from the operations table); the reason is
+    scrubbed of registered secrets and capped; change ids are sorted and unique.
+    """
+    if error is None and code is None:
+        raise ValueError("a dead letter needs an error or a code")
+    now = now_ms()
+    path = OPERATIONS[operation].url_path(path_id) if operation in OPERATIONS else None
+    return DeadLetter(
+        kind=kind,
+        business_id=business_id,
+        targets=list(targets),
+        change_ids=sorted(set(change_ids)),
+        operation=operation,
+        path=path,
+        body=body,
+        idempotency_key=idempotency_key,
+        error_code=code or (error.code if error else "unknown"),
+        http_status=error.status if error else None,
+        request_id=error.request_id if error else None,
+        attempts=attempts or (getattr(error, "attempts", 1) or 1),
+        first_failure_ms=first_failure_ms if first_failure_ms is not None else now,
+        last_failure_ms=last_failure_ms if last_failure_ms is not None else now,
+        reason=scrub(reason if reason is not None else (error.message if error else ""))[:REASON_MAX_CHARS],
+        actor=actor,
+        message_id=message_id,
+    )
 
 
 class DeadLetterStore:

@@ -1,6 +1,6 @@
 """Replay and drop of dead letters: the rules the command line and the console both apply.
 
-:func:`replay` puts a record's work back into the pipeline (see ``workers/cli_ops.py`` for the
+:func:`replay` puts a record's work back into the pipeline (see ``cli/dead_letters.py`` for the
 rules by kind of record) and marks it replayed; a ``state_idempotency_conflict`` is refused
 without ``new_key``. :func:`drop` forgets a record. Both append to the business's change history
 naming who did it (``actor``) and from where (``source``: ``cli`` or ``console``).

@@ -37,22 +37,22 @@ from klikit.errors import (
     KlikitTimeout,
     NotEnvelopeError,
 )
-from klikit.paths import OPERATIONS
 from workers import history
 from workers.breaker import Breaker
 from workers.budget import RateBudget
 from workers.clock import now_ms
 from workers.credential_block import auth_block_key
-from workers.deadletters import DeadLetter
+from workers.deadletters import build_dead_letter
 from workers.errors import FlushDeferred, UnreadablePayload
 from workers.lease import BusinessLease, LeaseLost
 from workers.ledger import PendingRow
-from workers.metrics import CHANGE_TO_APPLIED, CHANGES_PER_CALL, DEAD_LETTERS, KLIKIT_CALLS, RETRIES
+from workers.metrics import CHANGE_TO_APPLIED, CHANGES_PER_CALL, KLIKIT_CALLS, RETRIES
 from workers.outage import repend_transient_dead_letters
-from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
+from workers.outcomes import Action, Failures, RetryPolicy, classify, decide_outcome
 from workers.planner import PlanContext, PlannedCall, plan_calls
 from workers.publish_state import ALL_STORES, PublishTracker
 from workers.runtime import Runtime
+from workers.set_aside import set_aside
 from workers.shutdown import WORKER_STOPPING
 from workers.visibility import VisibilityInputs, gather_visibility
 
@@ -276,6 +276,7 @@ def _flush_round(
     succeeded: Counter[str] = Counter()
     # During a klikit outage the first call is a single-attempt probe; the rest wait for its answer.
     probing = breaker.outage_since_ms() is not None
+    policy = RetryPolicy.from_settings(s)
     while calls:
         call = calls.popleft()
         if WORKER_STOPPING.is_set():
@@ -321,35 +322,37 @@ def _flush_round(
             action = classify(error)
             KLIKIT_CALLS.labels(operation=call.operation, outcome=action.value).inc()
             bound = bound.bind(code=error.code, status=error.status, request_id=error.request_id)
-            if action is Action.RATE_LIMITED:
-                wait_ms = retry_after_ms(error)
-                budget.penalize(wait_ms)
-                bound.warning("klikit rate limit: backing off", retry_after_ms=wait_ms)
-                result.defer_ms = wait_ms
-                return result
             if isinstance(error, AMBIGUOUS):
                 # klikit may still apply this write after a newer one: write these targets again later.
                 settle = s.ambiguous_write_settle_ms
                 rt.ledger.mark_suspect(business_id, [key for key, _ in call.targets], now_ms() + settle)
                 result.suspect_delay_ms = settle + 50
+            failures = None
             if action is Action.RETRY:
                 trip = breaker.failure()
                 outage = trip.outage_since_ms is not None
                 # While klikit is down for this business nothing ages out: the write's clock restarts.
                 attempts, first = rt.failures.record(call.idempotency_key, now_ms(), restart_clock=outage)
-                if not outage and now_ms() - first >= s.retry_max_age_s * 1000:
-                    _dead_letter_call(rt, business_id, call, error, attempts, first)
-                    result.progressed = True
-                    continue
-                delay = trip.open_ms or backoff_ms(
-                    attempts, min_ms=s.retry_min_backoff_ms, max_ms=s.retry_max_backoff_ms, rand=random.random()
-                )
+                failures = Failures(attempts, first, now_ms(), outage=outage, open_ms=trip.open_ms)
+            step = decide_outcome(error, policy, failures, random.random())
+            action = step.action
+            if action is Action.RATE_LIMITED:
+                budget.penalize(step.delay_ms)
+                bound.warning("klikit rate limit: backing off", retry_after_ms=step.delay_ms)
+                result.defer_ms = step.delay_ms
+                return result
+            if action is Action.RETRY and failures is not None:
+                delay = step.delay_ms
                 result.defer_ms = delay if result.defer_ms is None else min(result.defer_ms, delay)
-                bound.warning("klikit write failed, will retry", attempts=attempts, delay_ms=delay)
-                if outage:
+                bound.warning("klikit write failed, will retry", attempts=failures.attempts, delay_ms=delay)
+                if failures.outage:
                     # One probe per open window: the other writes wait (coalescing) until klikit answers.
                     result.defer_ms, result.defer_reason = delay, "breaker_open"
                     return result
+                continue
+            if step.expired and failures is not None:
+                _dead_letter_call(rt, business_id, call, error, failures.attempts, failures.first_ms)
+                result.progressed = True
                 continue
             if action is Action.DEAD_LETTER and error.status in SPLIT_ON_STATUS and len(call.targets) > 1:
                 # One bad target must not take the good ones with it: try each half on its own
@@ -404,52 +407,26 @@ def split_call(call: PlannedCall, rows_by_key: dict[str, PendingRow], ctx: PlanC
 def _dead_letter_call(
     rt: Runtime, business_id: int, call: PlannedCall, error: KlikitError, attempts: int, first_ms: int
 ) -> None:
-    record = rt.dead_letters.add(
-        DeadLetter(
-            business_id=business_id,
-            targets=list(call.targets),
-            change_ids=list(call.change_ids),
-            operation=call.operation,
-            path=OPERATIONS[call.operation].url_path(call.path_id),
-            body=call.body,
-            idempotency_key=call.idempotency_key,
-            error_code=error.code,
-            http_status=error.status,
-            request_id=error.request_id,
-            attempts=attempts,
-            first_failure_ms=first_ms,
-            reason=error.message,
-        )
-    )
-    rt.ledger.mark_dead(business_id, call.targets, record.id)
-    history.on_dead(rt, business_id, call.targets, error.code, record.id)
-    rt.failures.clear(call.idempotency_key)
-    DEAD_LETTERS.labels(code=error.code).inc()
-    log.error(
-        "klikit write dead-lettered",
+    record = build_dead_letter(
         business_id=business_id,
-        dead_letter_id=record.id,
-        code=error.code,
-        status=error.status,
-        request_id=error.request_id,
+        error=error,
+        targets=call.targets,
+        change_ids=call.change_ids,
+        operation=call.operation,
+        path_id=call.path_id,
+        body=call.body,
         idempotency_key=call.idempotency_key,
+        attempts=attempts,
+        first_failure_ms=first_ms,
     )
+    set_aside(rt, record, event="klikit write dead-lettered")
 
 
 def _dead_letter_rows(rt: Runtime, business_id: int, rows: Sequence[PendingRow], code: str, reason: str) -> None:
     if not rows:
         return
     targets = [(r.target.key(), r.version) for r in rows]
-    record = rt.dead_letters.add(
-        DeadLetter(
-            business_id=business_id,
-            targets=targets,
-            change_ids=sorted({r.change_id for r in rows}),
-            error_code=code,
-            reason=reason,
-        )
+    record = build_dead_letter(
+        business_id=business_id, code=code, reason=reason, targets=targets, change_ids=[r.change_id for r in rows]
     )
-    rt.ledger.mark_dead(business_id, targets, record.id)
-    history.on_dead(rt, business_id, targets, code, record.id)
-    DEAD_LETTERS.labels(code=code).inc()
-    log.error("targets dead-lettered", business_id=business_id, dead_letter_id=record.id, code=code, reason=reason)
+    set_aside(rt, record)

@@ -19,8 +19,7 @@ import structlog
 from prometheus_client import Counter
 
 from config.logging import scrub
-from workers.clock import now_ms
-from workers.deadletters import DeadLetter, DeadLetterStore
+from workers.deadletters import DeadLetterStore, build_dead_letter
 
 log = structlog.get_logger("menusync.middleware")
 
@@ -84,18 +83,16 @@ class DeadLetters(dramatiq.Middleware):
     def _record(self, message: Any, code: str, reason: str) -> None:
         args = list(message.args or [])
         business_id = args[0] if args and isinstance(args[0], int) else None
-        now = now_ms()
-        record = DeadLetter(
+        record = build_dead_letter(
             kind="message",
             business_id=business_id,
-            error_code=message_error_code(code),
-            reason=scrub(reason)[:2000],
+            code=message_error_code(code),
+            reason=reason,
             actor=message.actor_name,
             message_id=message.message_id,
             body={"args": [scrub(repr(a))[:200] for a in args]},
             attempts=int(message.options.get("retries", 0)) + 1,
             first_failure_ms=int(message.message_timestamp),
-            last_failure_ms=now,
         )
         try:
             self.store().add(record)

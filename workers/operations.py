@@ -25,7 +25,7 @@ Each operation is made safe for operators:
   link that fails after the create is reported with the one command that finishes the job.
 
 Every call takes from the credential's rate budget, and its failure is classified by
-:func:`workers.outcomes.classify` (the pipeline's one outcome policy): transient failures are
+:func:`workers.outcomes.decide_outcome` (the pipeline's one outcome policy): transient failures are
 retried a few times with backoff, a 429 waits its ``Retry-After``, anything else stops the
 operation with klikit's code and ``request_id`` (:class:`OperationFailed`). Each operation leaves
 an audit record (who, when, what, klikit's ``request_id``) in the capped stream ``<prefix>:audit``.
@@ -54,6 +54,7 @@ from klikit.models import (
     KLIKIT_PROVIDER,
     MAX_SKU_LENGTH,
     CreateItemRequest,
+    EachPrice,
     LinkModifiersRequest,
     ModifierAttachment,
     SyncRequest,
@@ -64,7 +65,7 @@ from workers.changes import Store
 from workers.clock import now_ms
 from workers.lease import BusinessLease
 from workers.ledger import TargetState
-from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
+from workers.outcomes import Action, Failures, RetryPolicy, decide_outcome
 from workers.publish_state import ALL_STORES, PublishTracker
 from workers.runtime import Runtime
 from workers.scripts import script
@@ -212,7 +213,7 @@ def parse_prices(specs: Iterable[str], field: str = "--price") -> dict[str, dict
             numbers.append(int(number) if number.is_integer() else number)
         price = numbers[0]
         take_away = numbers[1] if len(numbers) > 1 else price
-        prices.setdefault(provider, {})[currency] = {"price": price, "takeAwayPrice": take_away}
+        prices.setdefault(provider, {})[currency] = EachPrice(price=price, take_away_price=take_away).wire()
     return prices
 
 
@@ -310,7 +311,7 @@ def require_credentials(rt: Runtime, business_id: int) -> None:
 
 @dataclass
 class Caller:
-    """One business's klikit calls for an operation: rate budget first, failures by ``classify``."""
+    """One business's klikit calls for an operation: rate budget first, failures by the outcome policy."""
 
     rt: Runtime
     business_id: int
@@ -336,7 +337,8 @@ class Caller:
 
     def call(self, step: str, send: Callable[[KlikitClient], KlikitResponse]) -> KlikitResponse:
         waited_ms, failures, limited = 0, 0, 0
-        s = self.rt.settings
+        # An operator waits for the answer: a few tries in place, then the failure is theirs to see.
+        policy = RetryPolicy.from_settings(self.rt.settings, max_age=False, max_attempts=CALL_ATTEMPTS)
         while True:
             waited_ms = self._take_budget(waited_ms)
             try:
@@ -344,10 +346,10 @@ class Caller:
             except ClientUsageError as usage:
                 raise OperationFailed(step, KlikitError(str(usage), code="client_usage_error")) from None
             except KlikitError as error:
-                action = classify(error)
                 bound = log.bind(business_id=self.business_id, step=step, code=error.code, request_id=error.request_id)
-                if action is Action.RATE_LIMITED and limited < RATE_LIMIT_WAITS:
-                    wait_ms = retry_after_ms(error)
+                then = decide_outcome(error, policy, Failures(failures + 1, 0, 0), random.random())
+                if then.action is Action.RATE_LIMITED and limited < RATE_LIMIT_WAITS:
+                    wait_ms = then.delay_ms
                     self.rt.budget(self.business_id).penalize(wait_ms)
                     if waited_ms + wait_ms <= MAX_WAIT_MS:
                         limited += 1
@@ -355,13 +357,10 @@ class Caller:
                         bound.warning("klikit rate limit: waiting", retry_after_ms=wait_ms)
                         self.sleep(wait_ms / 1000)
                         continue
-                if action is Action.RETRY and failures + 1 < CALL_ATTEMPTS:
+                if then.action is Action.RETRY:
                     failures += 1
-                    delay = backoff_ms(
-                        failures, min_ms=s.retry_min_backoff_ms, max_ms=s.retry_max_backoff_ms, rand=random.random()
-                    )
-                    bound.warning("klikit call failed, retrying", attempt=failures, delay_ms=delay)
-                    self.sleep(delay / 1000)
+                    bound.warning("klikit call failed, retrying", attempt=failures, delay_ms=then.delay_ms)
+                    self.sleep(then.delay_ms / 1000)
                     continue
                 self.calls.append({"step": step, "code": error.code, "request_id": error.request_id})
                 raise OperationFailed(step, error) from None

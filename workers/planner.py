@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from klikit.models import EnableUpdateRequest, UpdateVisibilityRequest, ZoneStore
+from klikit.models import EnableUpdateRequest, SyncRequest, SyncSection, UpdateVisibilityRequest, ZoneStore
 from klikit.paths import ENABLE_OPERATION, VISIBILITY_OPERATION
 from workers.changes import Store, Target
 from workers.idempotency import canonical_json, idempotency_key
@@ -136,8 +136,8 @@ def row_channel_values(row: PendingRow) -> list[ChannelValue]:
     return [ChannelValue(int(p), bool(v), row.version) for p, v in value.items() if str(p).isdigit()]
 
 
-def _zone_stores(stores: Iterable[Store]) -> list[dict[str, int]]:
-    return [{"brandID": s.brand_id, "branchID": s.branch_id} for s in sorted(stores, key=lambda s: s.key())]
+def _zone_stores(stores: Iterable[Store]) -> list[ZoneStore]:
+    return [ZoneStore(brand_id=s.brand_id, branch_id=s.branch_id) for s in sorted(stores, key=lambda s: s.key())]
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -286,14 +286,15 @@ def _plan_schedule(ctx: PlanContext, rows: list[PendingRow]) -> list[PlannedCall
     calls: list[PlannedCall] = []
     for _, stores in sorted(by_assignment.items()):
         assigned = per_store[stores[0]]
-        sync_sections = {
-            str(section): {
-                "sequence": int(ctx.section_sequence.get(section, 0)),
-                "availableTimes": row.value,
-            }
-            for section, row in sorted(assigned.items())
-        }
-        body = {"stores": _zone_stores(stores), "sections": sync_sections, "fieldIncludeOnSync": ["availableTimes"]}
+        request = SyncRequest(
+            stores=_zone_stores(stores),
+            sections={
+                str(section): SyncSection(sequence=int(ctx.section_sequence.get(section, 0)), available_times=row.value)
+                for section, row in sorted(assigned.items())
+            },
+            field_include_on_sync=["availableTimes"],
+        )
+        body = request.wire()
         # The call settles every row it carries for these stores, including a store's older
         # row that a newer business-level schedule overrides.
         settled = _unique(r for store in stores for r in carried[store])

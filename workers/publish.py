@@ -16,19 +16,19 @@ import structlog
 
 from config.credentials import CredentialsError
 from klikit.errors import KlikitError
-from klikit.paths import OPERATIONS
+from klikit.models import PublishRequest, ZoneStore
 from workers import history
 from workers.breaker import Breaker
 from workers.changes import Store
 from workers.clock import now_ms
 from workers.credential_block import auth_block_key
-from workers.deadletters import DeadLetter
+from workers.deadletters import build_dead_letter
 from workers.debounce import FLUSH_POLL_MS, Verdict, decide
 from workers.errors import FlushDeferred
 from workers.idempotency import idempotency_key
 from workers.lease import BusinessLease, Lease
 from workers.metrics import DEAD_LETTERS, KLIKIT_CALLS, PUBLISHES, RETRIES, WRITE_TO_PUBLISH
-from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
+from workers.outcomes import Action, Failures, RetryPolicy, classify, decide_outcome
 from workers.publish_state import ALL_STORES, PublishTracker
 from workers.runtime import Runtime
 
@@ -37,12 +37,13 @@ log = structlog.get_logger("menusync.publish")
 PUBLISH_OPERATION = "publish_menu"
 
 
-def publish_body(stores: list[Store], provider_ids: tuple[int, ...]) -> dict[str, object]:
+def publish_request(stores: list[Store], provider_ids: tuple[int, ...]) -> PublishRequest:
+    """The publishMenu request for ``stores``: each store once, in key order, and the providers sorted."""
     ordered = sorted(set(stores), key=lambda s: s.key())
-    return {
-        "stores": [{"brandID": s.brand_id, "branchID": s.branch_id} for s in ordered],
-        "providerIDs": sorted(set(provider_ids)),
-    }
+    return PublishRequest(
+        stores=[ZoneStore(brand_id=s.brand_id, branch_id=s.branch_id) for s in ordered],
+        provider_ids=sorted(set(provider_ids)),
+    )
 
 
 def publish_business_now(
@@ -85,7 +86,7 @@ def publish_business_now(
     if not stores:
         tracker.drop(state.generation)
         return
-    body = publish_body(stores, credential.provider_ids)
+    body = publish_request(stores, credential.provider_ids).wire()
     key = idempotency_key(business_id, PUBLISH_OPERATION, body, f"gen-{state.generation}")
     budget = rt.budget(business_id)
     breaker = Breaker(rt.redis, rt.keys, business_id, s.breaker_threshold, s.breaker_open_ms, s.breaker_max_open_ms)
@@ -110,23 +111,21 @@ def publish_business_now(
         KLIKIT_CALLS.labels(operation=PUBLISH_OPERATION, outcome=action.value).inc()
         PUBLISHES.labels(outcome=action.value).inc()
         bound = bound.bind(code=error.code, status=error.status, request_id=error.request_id)
-        if action is Action.RATE_LIMITED:
-            wait_ms = retry_after_ms(error)
-            budget.penalize(wait_ms)
-            RETRIES.labels(reason="publish_rate_limited").inc()
-            raise FlushDeferred(f"publish of {business_id} rate limited", delay=wait_ms) from None
+        failures = None
         if action is Action.RETRY:
             # During a klikit outage of this business nothing ages out, and retries come at its probe pace.
             outage = breaker.outage_since_ms() is not None
             attempts, first = rt.failures.record(key, now_ms(), restart_clock=outage)
-            if outage or now_ms() - first < s.retry_max_age_s * 1000:
-                delay = backoff_ms(
-                    attempts, min_ms=s.retry_min_backoff_ms, max_ms=s.retry_max_backoff_ms, rand=random.random()
-                )
-                delay = min(delay, s.breaker_max_open_ms) if outage else delay
-                RETRIES.labels(reason="publish_transient").inc()
-                bound.warning("publish failed, will retry", attempts=attempts, delay_ms=delay)
-                raise FlushDeferred(f"publish of {business_id} failed transiently", delay=delay) from None
+            failures = Failures(attempts, first, now_ms(), outage=outage)
+        step = decide_outcome(error, RetryPolicy.from_settings(s), failures, random.random())
+        if step.action is Action.RATE_LIMITED:
+            budget.penalize(step.delay_ms)
+            RETRIES.labels(reason="publish_rate_limited").inc()
+            raise FlushDeferred(f"publish of {business_id} rate limited", delay=step.delay_ms) from None
+        if step.action is Action.RETRY and failures is not None:
+            RETRIES.labels(reason="publish_transient").inc()
+            bound.warning("publish failed, will retry", attempts=failures.attempts, delay_ms=step.delay_ms)
+            raise FlushDeferred(f"publish of {business_id} failed transiently", delay=step.delay_ms) from None
         _dead_letter(rt, business_id, tracker, state.generation, key, error.code, error.message, body, error)
         if action is Action.AUTH_STOP:
             rt.redis.set(auth_block_key(rt, business_id), error.code)
@@ -169,17 +168,14 @@ def _dead_letter(
     error: KlikitError | None = None,
 ) -> None:
     record = rt.dead_letters.add(
-        DeadLetter(
+        build_dead_letter(
             business_id=business_id,
+            error=error,
+            code=code,
+            reason=reason,
             operation=PUBLISH_OPERATION,
-            path=OPERATIONS[PUBLISH_OPERATION].url_path(),
             body=body,
             idempotency_key=key,
-            error_code=code,
-            http_status=error.status if error else None,
-            request_id=error.request_id if error else None,
-            attempts=getattr(error, "attempts", 1) or 1,
-            reason=reason,
         )
     )
     if key:

@@ -32,14 +32,15 @@ from workers import history
 from workers.changes import Store
 from workers.clock import now_ms
 from workers.credential_block import auth_block_key
-from workers.deadletters import DeadLetter
+from workers.deadletters import build_dead_letter
 from workers.drift import DRIFT, DriftReport, Finding, find_drift
 from workers.errors import FlushDeferred, UnreadablePayload
-from workers.metrics import DEAD_LETTERS, DRIFT_TARGETS, LAST_RECONCILE
-from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
+from workers.metrics import DRIFT_TARGETS, LAST_RECONCILE
+from workers.outcomes import Action, Failures, RetryPolicy, decide_outcome
 from workers.readback import MenuReader
 from workers.runtime import Runtime
 from workers.scripts import script
+from workers.set_aside import set_aside
 
 log = structlog.get_logger("menusync.reconcile")
 
@@ -96,17 +97,14 @@ def read_store_menus(
         except MenuShapeError as exc:
             outcome.unreadable_stores[store.key()] = str(exc)
         except KlikitError as error:
-            action = classify(error)
-            if action is Action.RATE_LIMITED:
-                wait_ms = retry_after_ms(error)
-                budget.penalize(wait_ms)
-                raise FlushDeferred(f"read-back of {business_id} rate limited", delay=wait_ms) from None
-            if action is Action.RETRY:
-                s = rt.settings
-                delay = backoff_ms(
-                    attempt + 1, min_ms=s.retry_min_backoff_ms, max_ms=s.retry_max_backoff_ms, rand=random.random()
-                )
-                raise FlushDeferred(f"read-back of {business_id} failed transiently", delay=delay) from None
+            # The whole read-back is retried by its message, with no age limit of its own.
+            policy = RetryPolicy.from_settings(rt.settings, max_age=False)
+            step = decide_outcome(error, policy, Failures(attempt + 1, now_ms(), now_ms()), random.random())
+            if step.action is Action.RATE_LIMITED:
+                budget.penalize(step.delay_ms)
+                raise FlushDeferred(f"read-back of {business_id} rate limited", delay=step.delay_ms) from None
+            if step.action is Action.RETRY:
+                raise FlushDeferred(f"read-back of {business_id} failed transiently", delay=step.delay_ms) from None
             if error.status == 404:
                 outcome.unknown_stores.append(store.key())
             else:
@@ -225,30 +223,19 @@ def _repair(
 
 def _dead_letter_persistent(rt: Runtime, business_id: int, findings: Sequence[Finding]) -> None:
     seen = {f.target: {"desired": f.desired, "published": f.published} for f in findings}
-    targets = [(f.target, f.version) for f in findings]
-    record = rt.dead_letters.add(
-        DeadLetter(
-            business_id=business_id,
-            targets=targets,
-            operation="reconcile",
-            body=seen,
-            error_code=DRIFT_PERSISTENT,
-            attempts=rt.settings.reconcile_max_repairs + 1,
-            reason=(
-                f"klikit showed another value right after each of {rt.settings.reconcile_max_repairs} repairs: "
-                "something in klikit's own tools is changing it; values seen: " + json.dumps(seen, sort_keys=True)
-            ),
-        )
-    )
-    rt.ledger.mark_dead(business_id, targets, record.id)
-    history.on_dead(rt, business_id, targets, DRIFT_PERSISTENT, record.id, source="reconcile")
-    DEAD_LETTERS.labels(code=DRIFT_PERSISTENT).inc()
-    log.error(
-        "drift persists after repairs: dead-lettered",
+    record = build_dead_letter(
         business_id=business_id,
-        dead_letter_id=record.id,
-        targets=[t for t, _ in targets],
+        targets=[(f.target, f.version) for f in findings],
+        operation="reconcile",
+        body=seen,
+        code=DRIFT_PERSISTENT,
+        attempts=rt.settings.reconcile_max_repairs + 1,
+        reason=(
+            f"klikit showed another value right after each of {rt.settings.reconcile_max_repairs} repairs: "
+            "something in klikit's own tools is changing it; values seen: " + json.dumps(seen, sort_keys=True)
+        ),
     )
+    set_aside(rt, record, source="reconcile", event="drift persists after repairs: dead-lettered")
 
 
 def _record(rt: Runtime, outcome: ReconcileOutcome) -> None:

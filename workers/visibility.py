@@ -41,7 +41,7 @@ from workers.changes import Store
 from workers.clock import now_ms
 from workers.errors import FlushDeferred
 from workers.ledger import PendingRow
-from workers.outcomes import Action, backoff_ms, classify, retry_after_ms
+from workers.outcomes import Action, Failures, RetryPolicy, classify, decide_outcome, retry_delay_ms
 from workers.planner import ChannelValue, VisibilityScope, row_channel_values
 from workers.providers import KLIKIT_PROVIDER_ID
 from workers.readback import MenuReader
@@ -180,15 +180,14 @@ def _read(
     except KlikitError as error:
         action = classify(error)
         if action is Action.RATE_LIMITED:
-            wait_ms = retry_after_ms(error)
+            wait_ms = decide_outcome(error, RetryPolicy.from_settings(rt.settings)).delay_ms
             reader.budget.penalize(wait_ms)
             out.wait(scope_rows, wait_ms)
         elif action is Action.RETRY:
             _retry_or_dead(rt, out, failure_key, scope_rows, error.code, f"getMenu failed: {error.message}", error)
-        elif action is Action.AUTH_STOP:
-            out.auth_error = error
-            out.dead.append(HeldBack(scope_rows, error.code, f"getMenu refused: {error.message}", error))
         else:
+            if action is Action.AUTH_STOP:
+                out.auth_error = error
             out.dead.append(HeldBack(scope_rows, error.code, f"getMenu refused: {error.message}", error))
         log.warning(
             "menu read for a visibility map failed",
@@ -213,11 +212,10 @@ def _retry_or_dead(
     error: KlikitError | None = None,
 ) -> None:
     """Hold ``rows`` back for a retry with backoff, or for good once they failed for the retry age."""
-    s = rt.settings
     attempts, first = rt.failures.record(failure_key, now_ms())
-    if now_ms() - first >= s.retry_max_age_s * 1000:
+    delay = retry_delay_ms(RetryPolicy.from_settings(rt.settings), Failures(attempts, first, now_ms()), random.random())
+    if delay is None:
         rt.failures.clear(failure_key)
         out.dead.append(HeldBack(rows, code, reason, error))
         return
-    delay = backoff_ms(attempts, min_ms=s.retry_min_backoff_ms, max_ms=s.retry_max_backoff_ms, rand=random.random())
     out.wait(rows, delay)

@@ -16,9 +16,9 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
+from cli.app import app
 from config.credentials import Credentials, CredentialsError
 from config.settings import Settings, SettingsError, load_settings, mask_url
-from producers.cli import app
 from workers.changes import Change, Store, Target
 from workers.flush import flush_business_now
 from workers.runtime import reset_runtime
@@ -87,8 +87,9 @@ def test_url_passwords_are_masked_in_reprs_banners_and_status(monkeypatch: pytes
 def test_status_names_the_redis_it_read_with_the_password_masked(r: Any, redis_url: str) -> None:
     from rich.console import Console
 
+    from cli.status import render
     from workers.runtime import Runtime
-    from workers.status import collect, render
+    from workers.status import collect
 
     password = "st4tus-Pa55word"
     rt = Runtime(Settings(redis_url=f"redis://:{password}@127.0.0.1:6379/0"))  # type: ignore[call-arg]

@@ -12,10 +12,11 @@ import typer
 from producer_helpers import BUSINESS, MAPPING_CSV, STORE
 from typer.testing import CliRunner
 
+from cli import change as cli_change
+from cli import mappings as cli_mappings
+from cli.app import app
 from config.redis import Keys
 from devstack.sandbox.providers import PROVIDERS
-from producers import cli_change, cli_mappings
-from producers.cli import app
 from producers.mapping import EntityRef, Mappings
 from producers.review import queue_review
 from producers.timers import Timers

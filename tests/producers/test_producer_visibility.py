@@ -19,12 +19,12 @@ from producer_helpers import API_TOKENS, BUSINESS, STANDARD_SECRETS, STORE, cano
 from standardwebhooks.webhooks import Webhook
 from typer.testing import CliRunner
 
+from cli.app import app as cli_app
 from config.credentials import Credentials
 from config.redis import Keys
 from devstack.sandbox.providers import PROVIDERS
 from devstack.sandbox.testing import SandboxHandle, free_port, running_sandbox
 from producers.app import create_app
-from producers.cli import app as cli_app
 from producers.mapping import Mappings
 from workers.changes import Store, Target
 from workers.ledger import Ledger

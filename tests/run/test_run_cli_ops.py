@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from producers.cli import app
+from cli.app import app
 from workers.changes import Change, Store, Target
 from workers.deadletters import DeadLetter
 from workers.runtime import Runtime, runtime

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from cli import env as cli_env
 from config.credentials import Credentials
 from devstack import run
-from producers import cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,7 +84,7 @@ def test_the_cli_finds_the_dev_stack_when_no_redis_is_configured(tmp_path: Path,
     assert stat.S_IMODE(os.stat(tmp_path / "var" / cli_env.CLI_ENV_FILE).st_mode) == 0o600
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "MENUSYNC_", "KLIKIT_"))}
     env["PYTHONPATH"] = str(run.ROOT)
-    cmd = [sys.executable, "-c", "from producers.cli import main; main()", "status", "--json"]
+    cmd = [sys.executable, "-c", "from cli.app import main; main()", "status", "--json"]
     found = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert found.returncode == 0, found.stderr
     report = json.loads(found.stdout)

@@ -22,7 +22,7 @@ from devstack.stack import WEB_ARGV, WORKER_ARGV, wait_for
 
 
 def _menusync(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-c", "from producers.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "from cli.app import main; main()", *args]
     return subprocess.run(cmd, env=stack.env, capture_output=True, text=True, timeout=60)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 from pipeline_support import BUSINESS, STORES, Pipeline, item_change
 from typer.testing import CliRunner, Result
 
+from cli.app import app
 from devstack.sandbox.testing import SandboxHandle
-from producers.cli import app
 
 runner = CliRunner()
 STORE = STORES[0]

@@ -112,7 +112,7 @@ def test_plan_shows_desired_against_published_and_writes_nothing(pipeline: Any) 
 
     from typer.testing import CliRunner
 
-    from producers.cli import app
+    from cli.app import app
 
     p = pipeline
     _settle_with_101_disabled(p)

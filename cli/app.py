@@ -1,8 +1,8 @@
 """The ``menusync`` command line.
 
-Each command group lives beside the code it drives and is mounted here:
-``change``, ``mappings``, ``stores``, ``items`` and ``audit`` (producers), ``dlq``, ``plan`` and
-``status`` (workers).
+One typer app; each command group is a module of this package and stays thin: the logic it
+drives lives in ``producers/`` (recording changes, mappings) and ``workers/`` (dead-letter
+replay, status collection, store operations, planning).
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from pathlib import Path
 
 import typer
 
+from cli import change, dead_letters, history, mappings, operations, plan, status
+from cli.env import ROOT, load_cli_env
 from config.logging import configure_logging
 from config.settings import get_settings
-from producers import cli_change, cli_history, cli_mappings, cli_operations
-from producers.cli_env import ROOT, load_cli_env
-from workers import cli_ops, cli_plan, status
 
 app = typer.Typer(
     name="menusync",
@@ -23,16 +22,16 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-app.add_typer(cli_change.app, name="change")
-app.add_typer(cli_mappings.app, name="mappings")
+app.add_typer(change.app, name="change")
+app.add_typer(mappings.app, name="mappings")
 app.command("status")(status.status_command)
-app.command("plan")(cli_plan.plan_command)
-app.command("history")(cli_history.history_command)
-app.add_typer(cli_ops.dlq_app, name="dlq")
-app.add_typer(cli_ops.credentials_app, name="credentials")
-app.add_typer(cli_operations.stores_app, name="stores")
-app.add_typer(cli_operations.items_app, name="items")
-app.command("audit")(cli_operations.audit_command)
+app.command("plan")(plan.plan_command)
+app.command("history")(history.history_command)
+app.add_typer(dead_letters.dlq_app, name="dlq")
+app.add_typer(dead_letters.credentials_app, name="credentials")
+app.add_typer(operations.stores_app, name="stores")
+app.add_typer(operations.items_app, name="items")
+app.command("audit")(operations.audit_command)
 
 
 def main() -> None:

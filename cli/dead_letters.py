@@ -39,13 +39,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.status import ago
 from workers import dlq_actions
 from workers.clock import now_ms
 from workers.credential_block import auth_block_key
 from workers.deadletters import DeadLetter
 from workers.dlq_actions import CONFLICT, REPLAYED_KEEP_S
 from workers.runtime import Runtime, runtime
-from workers.status import ago
 
 dlq_app = typer.Typer(help="Dead letters: list, show, replay, drop.", no_args_is_help=True)
 credentials_app = typer.Typer(help="klikit credential health.", no_args_is_help=True)

@@ -1,0 +1,1 @@
+"""The ``menusync`` command line (:mod:`cli.app`)."""
