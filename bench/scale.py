@@ -71,8 +71,8 @@ def _age(rt: Any, businesses: list[int], by_ms: int) -> None:
     pipe = r.pipeline(transaction=False)
     for b, targets in zip(businesses, members, strict=True):
         pipe.zadd(rt.ledger.pending_key(b), dict.fromkeys(targets, old), xx=True)
-        pipe.zadd(rt.keys("attention", "pending"), {str(b): old})
-        pipe.delete(rt.keys("flush", "scheduled", b))
+        pipe.zadd(rt.keys.attention("pending"), {str(b): old})
+        pipe.delete(rt.keys.flush_scheduled(b))
     pipe.execute()
 
 
@@ -120,8 +120,8 @@ def _size(rt: Any, n: int, args: argparse.Namespace) -> dict[str, Any]:
         busy.append(time.perf_counter() - started)
         commands_due = sum(_delta(before, _commands(r)).values())
         assert counts["nudged"] == due, (counts, due)
-        r.delete(*[rt.keys("flush", "scheduled", b) for b in chosen])
-        r.zrem(rt.keys("attention", "pending"), *[str(b) for b in chosen])  # their flush is on its way
+        r.delete(*[rt.keys.flush_scheduled(b) for b in chosen])
+        r.zrem(rt.keys.attention("pending"), *[str(b) for b in chosen])  # their flush is on its way
     scan = businesses if n <= args.scan_max else businesses[: args.scan_max]
     started = time.perf_counter()
     _full_scan(rt, scan)

@@ -174,7 +174,7 @@ def clear_command(business: Annotated[int, typer.Argument(help="klikit business 
 
     rt = runtime()
     # Workers re-read the credentials file before their next flush or publish: a rotated key is used at once.
-    rt.redis.incr(rt.keys("credentials", "generation"))
+    rt.redis.incr(rt.keys.credentials_generation())
     key = auth_block_key(rt, business)
     code = rt.redis.get(key)
     if not code:

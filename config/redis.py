@@ -103,13 +103,47 @@ def connect(url: str, *, decode_responses: bool = True) -> redis.Redis:
 
 
 class Keys:
-    """Key names under one prefix. ``Keys("menusync").pending(398) == "menusync:pending:398"``."""
+    """Key names under one prefix: ``Keys("menusync")("pending", 398) == "menusync:pending:398"``.
+
+    Keys that several modules share have a method here, so that each name is spelled once
+    (``Keys("menusync").flush_scheduled(398) == "menusync:flush:scheduled:398"``).
+    """
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
     def __call__(self, *parts: object) -> str:
         return ":".join([self.prefix, *(str(p) for p in parts)])
+
+    def flush_scheduled(self, business_id: int) -> str:
+        """Set while one flush message of the business is pending (its value: when it is due)."""
+        return self("flush", "scheduled", business_id)
+
+    def flush_dirty(self, business_id: int) -> str:
+        """Set by a nudge: the running flush looks again before it lets go of its lease."""
+        return self("flush", "dirty", business_id)
+
+    def publish_state(self, business_id: int) -> str:
+        return self("publish", business_id)
+
+    def publish_stores(self, business_id: int) -> str:
+        return self("publish", "stores", business_id)
+
+    def publish_generation(self, business_id: int) -> str:
+        return self("publish", "generation", business_id)
+
+    def publish_last(self, business_id: int) -> str:
+        return self("publish", "last", business_id)
+
+    def reconcile_last(self, business_id: int) -> str:
+        return self("reconcile", "last", business_id)
+
+    def credentials_generation(self) -> str:
+        return self("credentials", "generation")
+
+    def attention(self, kind: str) -> str:
+        """The sweeper's index of businesses by when ``kind`` (pending, suspect, publish) is next due."""
+        return self("attention", kind)
 
     def __repr__(self) -> str:
         return f"Keys({self.prefix!r})"

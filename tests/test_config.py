@@ -107,6 +107,6 @@ def test_credentials_are_re_read_after_a_clear_even_when_the_file_looks_unchange
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime
     rt.refresh_credentials()
     assert rt.credential(398).secret_key.get_secret_value() == "aaaa"
-    rt.redis.incr(rt.keys("credentials", "generation"))  # what `menusync credentials clear` does
+    rt.redis.incr(rt.keys.credentials_generation())  # what `menusync credentials clear` does
     rt.refresh_credentials()
     assert rt.credential(398).secret_key.get_secret_value() == "bbbb"

@@ -103,8 +103,8 @@ def nudge(business_ids: list[int] | set[int], *, force: bool = False) -> int:
         return 0
     pipe = rt.redis.pipeline(transaction=False)
     for b in ids:
-        pipe.set(rt.keys("flush", "dirty", b), 1, px=s.lease_ttl_ms * 4)
-        pipe.set(rt.keys("flush", "scheduled", b), now_ms(), nx=not force, px=s.lease_ttl_ms)
+        pipe.set(rt.keys.flush_dirty(b), 1, px=s.lease_ttl_ms * 4)
+        pipe.set(rt.keys.flush_scheduled(b), now_ms(), nx=not force, px=s.lease_ttl_ms)
     replies = pipe.execute()
     sent = 0
     for b, scheduled in zip(ids, replies[1::2], strict=True):
@@ -121,5 +121,5 @@ def send_flush(business_id: int) -> None:
         flush_business.send_with_options(args=(business_id,), delay=rt.settings.flush_window_ms)
     except Exception:
         # No message went out: drop the flag so that the next nudge (or the sweeper) sends one.
-        rt.redis.delete(rt.keys("flush", "scheduled", business_id))
+        rt.redis.delete(rt.keys.flush_scheduled(business_id))
         raise

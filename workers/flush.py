@@ -131,13 +131,13 @@ def flush_business_now(
     blocked = rt.redis.get(auth_block_key(rt, business_id))
     if blocked:
         log.warning("flush skipped: credential blocked", business_id=business_id, code=blocked)
-        rt.redis.delete(rt.keys("flush", "scheduled", business_id))
+        rt.redis.delete(rt.keys.flush_scheduled(business_id))
         return
     try:
         rt.credential(business_id)
     except CredentialsError as exc:
         _dead_letter_rows(rt, business_id, rt.ledger.pending(business_id), "credentials_missing", str(exc))
-        rt.redis.delete(rt.keys("flush", "scheduled", business_id))
+        rt.redis.delete(rt.keys.flush_scheduled(business_id))
         return
     breaker = Breaker(rt.redis, rt.keys, business_id, s.breaker_threshold, s.breaker_open_ms, s.breaker_max_open_ms)
     wait = breaker.remaining_ms()
@@ -167,7 +167,7 @@ def flush_business_now(
                 if result.stop:
                     # No flush runs while the credential is blocked: drop the flag, so that the nudge of
                     # `menusync credentials clear` (or of a replay) sends a message at once.
-                    rt.redis.delete(rt.keys("flush", "scheduled", business_id))
+                    rt.redis.delete(rt.keys.flush_scheduled(business_id))
                     return
                 if result.defer_ms is not None:
                     defer = (result.defer_ms, result.defer_reason)
@@ -210,7 +210,7 @@ def _defer(rt: Runtime, business_id: int, delay_ms: int, reason: str) -> None:
     # Keep the "flush scheduled" flag alive across the delay, so nudges meanwhile don't pile up messages;
     # its value is when the retry is due (the sweeper stops trusting it once that is long past).
     due = now_ms() + delay_ms
-    rt.redis.set(rt.keys("flush", "scheduled", business_id), due, px=delay_ms + rt.settings.lease_ttl_ms)
+    rt.redis.set(rt.keys.flush_scheduled(business_id), due, px=delay_ms + rt.settings.lease_ttl_ms)
     RETRIES.labels(reason=reason).inc()
     log.info("flush deferred", business_id=business_id, delay_ms=delay_ms, reason=reason)
     raise FlushDeferred(f"business {business_id}: {reason}", delay=delay_ms)

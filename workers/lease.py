@@ -157,8 +157,8 @@ class BusinessLease(Lease):
 
     def __init__(self, client: Any, keys: Keys, business_id: int, ttl_ms: int) -> None:
         super().__init__(client, keys("lease", business_id), ttl_ms, kind="flush", business_id=business_id)
-        self.dirty_key = keys("flush", "dirty", business_id)
-        self.scheduled_key = keys("flush", "scheduled", business_id)
+        self.dirty_key = keys.flush_dirty(business_id)
+        self.scheduled_key = keys.flush_scheduled(business_id)
         self.watch_key = keys("flush", "watch", business_id)
 
     def try_release(self) -> bool:

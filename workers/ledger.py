@@ -159,7 +159,7 @@ class Ledger:
                 self.k("flush", "dirty", business_id),
                 self.k("flush", "scheduled", business_id),
                 self.k("history", business_id),
-                self.k("attention", "pending"),
+                self.k.attention("pending"),
             ]
             *versions, send = record(keys=keys, args=args)
             for i, version in zip(indexes, versions, strict=True):
@@ -196,7 +196,7 @@ class Ledger:
         args: list[Any] = [now_ms(), "1" if new_key else "0", business_id]
         for target_key, version in pairs:
             args += [target_key, version]
-        keys = [k["dver"], k["pending"], k["dead"], k["nonce"], self.k("attention", "pending")]
+        keys = [k["dver"], k["pending"], k["dead"], k["nonce"], self.k.attention("pending")]
         return int(script(self.r, "unblock")(keys=keys, args=args))
 
     def mark_suspect(self, business_id: int, target_keys: Sequence[str], due_ms: int) -> None:
@@ -212,7 +212,7 @@ class Ledger:
         """Put suspects whose time has come back in pending under a new key; returns how many."""
         k = self._biz_keys(business_id)
         keys = [self.k("suspect", business_id), k["desired"], k["pending"], k["nonce"]]
-        keys += [self.k("attention", "pending"), self.k("attention", "suspect")]
+        keys += [self.k.attention("pending"), self.k("attention", "suspect")]
         return int(script(self.r, "repend_suspects")(keys=keys, args=[now_ms(), business_id]))
 
     def repend_drift(
@@ -250,7 +250,7 @@ class Ledger:
             self.k("flush", "dirty", business_id),
             self.k("flush", "scheduled", business_id),
             publish_stores_key or self.k("publish", "stores", business_id),
-            self.k("attention", "pending"),
+            self.k.attention("pending"),
             self.k("publish", "generation", business_id),
         ]
         generation = "" if write_generation is None else str(write_generation)

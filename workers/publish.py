@@ -138,7 +138,7 @@ def publish_business_now(
     if last_write:
         WRITE_TO_PUBLISH.observe(max(0, now_ms() - last_write) / 1000)
     rt.redis.hset(
-        rt.keys("publish", "last", business_id),
+        rt.keys.publish_last(business_id),
         mapping={
             "at_ms": now_ms(),
             "generation": state.generation,
@@ -182,7 +182,7 @@ def _dead_letter(
         rt.failures.clear(key)
     tracker.drop(generation)
     rt.redis.hset(
-        rt.keys("publish", "last", business_id),
+        rt.keys.publish_last(business_id),
         mapping={"at_ms": now_ms(), "generation": generation, "request_id": record.request_id or "", "outcome": code},
     )
     DEAD_LETTERS.labels(code=code).inc()

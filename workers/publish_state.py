@@ -23,10 +23,10 @@ class PublishTracker:
     def __init__(self, client: Any, keys: Keys, business_id: int) -> None:
         self.r = client
         self.business_id = business_id
-        self.state_key = keys("publish", business_id)
-        self.stores_key = keys("publish", "stores", business_id)
-        self.generation_key = keys("publish", "generation", business_id)
-        self.attention_key = keys("attention", "publish")  # the sweeper's index (sweeper.py)
+        self.state_key = keys.publish_state(business_id)
+        self.stores_key = keys.publish_stores(business_id)
+        self.generation_key = keys.publish_generation(business_id)
+        self.attention_key = keys.attention("publish")  # the sweeper's index (sweeper.py)
 
     def __repr__(self) -> str:
         return f"PublishTracker(business={self.business_id})"

@@ -129,9 +129,9 @@ def reconcile_business_now(
         return outcome
     stores = [Store.from_key(k) for k in store_keys] if store_keys else list(rt.stores(business_id))
     carry = [
-        rt.keys("publish", business_id),
-        rt.keys("publish", "stores", business_id),
-        rt.keys("publish", "generation", business_id),
+        rt.keys.publish_state(business_id),
+        rt.keys.publish_stores(business_id),
+        rt.keys.publish_generation(business_id),
     ]
     generation = int(script(rt.redis, "publish_carry")(keys=carry, args=[s.key() for s in stores]))
     if generation < 0:
@@ -163,8 +163,8 @@ def _repair(
         max_repairs=s.reconcile_max_repairs,
         window_ms=int(s.reconcile_repair_window_s * 1000),
         flag_ttl_ms=s.lease_ttl_ms,
-        publish_state_key=rt.keys("publish", business_id),
-        publish_stores_key=rt.keys("publish", "stores", business_id),
+        publish_state_key=rt.keys.publish_state(business_id),
+        publish_stores_key=rt.keys.publish_stores(business_id),
         stores_read=outcome.report.stores_read,
         write_generation=generation,
     )
@@ -239,7 +239,7 @@ def _dead_letter_persistent(rt: Runtime, business_id: int, findings: Sequence[Fi
 
 
 def _record(rt: Runtime, outcome: ReconcileOutcome) -> None:
-    rt.redis.hset(rt.keys("reconcile", "last", outcome.business_id), mapping=outcome.summary())
+    rt.redis.hset(rt.keys.reconcile_last(outcome.business_id), mapping=outcome.summary())
     LAST_RECONCILE.labels(business=str(outcome.business_id)).set(outcome.at_ms / 1000)
     if outcome.unknown_stores:
         log.warning(
@@ -266,7 +266,7 @@ def read_store_keys(value: object) -> list[str] | None:
 
 def last_reconcile(rt: Runtime, business_id: int) -> dict[str, str]:
     """The summary the last read-back of a business left (empty if none yet)."""
-    return dict(rt.redis.hgetall(rt.keys("reconcile", "last", business_id)))
+    return dict(rt.redis.hgetall(rt.keys.reconcile_last(business_id)))
 
 
 def outcome_json(outcome: ReconcileOutcome) -> dict[str, object]:

@@ -101,7 +101,7 @@ class Runtime:
     def refresh_credentials(self) -> None:
         """Look for a changed credentials file now, and re-read it after ``menusync credentials clear``
         (which bumps ``credentials:generation``), whatever the throttle. One GET and a few stats."""
-        generation = self.redis.get(self.keys("credentials", "generation"))
+        generation = self.redis.get(self.keys.credentials_generation())
         with self._lock:
             if self._credentials is None or self._pinned:
                 return

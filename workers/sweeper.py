@@ -115,7 +115,7 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
         for business_id in claim_due_reconciles(rt, _reconcile_seed(rt), now):
             actors.send_reconcile(business_id, None, "periodic")
             counts["reconciles_sent"] += 1
-    if rt.redis.set(rt.keys("attention", "built"), now, nx=True):
+    if rt.redis.set(rt.keys.attention("built"), now, nx=True):
         for business_id in rt.ledger.businesses():  # once per Redis: the state from before the indexes
             refile_attention(rt, business_id)
     for business_id in claim_attention(rt, now, stale_ms, publish_stale_ms):
@@ -126,7 +126,7 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
 
 def attention_keys(rt: Runtime) -> list[str]:
     """The three attention indexes: pending, suspect, publish."""
-    return [rt.keys("attention", "pending"), rt.keys("attention", "suspect"), rt.keys("attention", "publish")]
+    return [rt.keys.attention("pending"), rt.keys.attention("suspect"), rt.keys.attention("publish")]
 
 
 def claim_attention(rt: Runtime, now: int, stale_ms: int, publish_stale_ms: int) -> list[int]:
@@ -140,7 +140,7 @@ def refile_attention(rt: Runtime, business_id: int) -> None:
     keys = [
         rt.ledger.pending_key(business_id),
         rt.keys("suspect", business_id),
-        rt.keys("publish", business_id),
+        rt.keys.publish_state(business_id),
         *attention_keys(rt),
     ]
     script(rt.redis, "attention_refile")(keys=keys, args=[business_id])

@@ -243,7 +243,7 @@ def _wait_settled(client: Any, keys: Keys, businesses: list[int], timeout: float
             pipe = client.pipeline(transaction=False)
             for b in businesses:
                 pipe.zcard(keys("pending", b))
-                pipe.exists(keys("flush", "scheduled", b))
+                pipe.exists(keys.flush_scheduled(b))
                 pipe.exists(keys("publish", b))
                 pipe.exists(keys("lease", b))
             if not any(pipe.execute()):

@@ -67,7 +67,7 @@ def test_replaying_a_conflict_needs_a_new_key(rt: Runtime) -> None:
     rows = rt.ledger.pending(BUSINESS)
     assert [row.target.key() for row in rows] == [key]
     assert rows[0].nonce == 1  # a new Idempotency-Key on the next write
-    assert rt.redis.exists(rt.keys("flush", "scheduled", BUSINESS))  # the flush was nudged
+    assert rt.redis.exists(rt.keys.flush_scheduled(BUSINESS))  # the flush was nudged
     # Replayed: out of the open list and the counts, still readable by id.
     assert rt.dead_letters.count() == 0
     assert rt.dead_letters.counts_by_code() == {}
@@ -108,7 +108,7 @@ def test_status_reports_pending_dead_letters_credentials_and_queues(rt: Runtime)
     target = Target(business_id=BUSINESS, store=STORE, level="item", entity_id=161, field="enabled")
     rt.ledger.record([Change(id="p-1", target=target, value=True, occurred_at_ms=1_795_000_000_001)])
     rt.redis.set(rt.keys("credential", "blocked", BUSINESS), "auth_invalid_credentials")
-    rt.redis.hset(rt.keys("publish", "last", BUSINESS), mapping={"at_ms": 1, "generation": 3, "request_id": "r"})
+    rt.redis.hset(rt.keys.publish_last(BUSINESS), mapping={"at_ms": 1, "generation": 3, "request_id": "r"})
     import workers.actors
 
     workers.actors.flush_business.send_with_options(args=(BUSINESS,), delay=60_000)
@@ -152,7 +152,7 @@ def test_status_shows_the_drift_of_the_last_read_back(rt: Runtime) -> None:
     target = Target(business_id=BUSINESS, store=STORE, level="item", entity_id=162, field="enabled")
     rt.ledger.record([Change(id="d-1", target=target, value=True, occurred_at_ms=1_795_000_000_002)])
     summary = {"at_ms": 1, "reason": "periodic", "drift": 3, "repaired": 2, "persistent": 1, "store_override": 0}
-    rt.redis.hset(rt.keys("reconcile", "last", BUSINESS), mapping=summary)
+    rt.redis.hset(rt.keys.reconcile_last(BUSINESS), mapping=summary)
     report = json.loads(runner.invoke(app, ["status", "--json"]).output)
     (business,) = [b for b in report["businesses"] if b["business_id"] == BUSINESS]
     assert business["last_reconcile"]["drift"] == "3" and business["last_reconcile"]["repaired"] == "2"

@@ -46,7 +46,7 @@ def _strand(rt: Runtime, entity: int = 101) -> None:
         field="enabled",
     )
     rt.ledger.record([Change(id=f"lost-{entity}", target=target, value=False, occurred_at_ms=1_795_000_000_000)])
-    rt.redis.delete(rt.keys("flush", "scheduled", BUSINESS))
+    rt.redis.delete(rt.keys.flush_scheduled(BUSINESS))
 
 
 def test_a_stranded_business_is_nudged_once(rt: Runtime, broker: Any) -> None:
@@ -81,7 +81,7 @@ def test_a_fresh_leased_or_blocked_business_is_left_alone(rt: Runtime, broker: A
 
 def test_a_scheduled_flag_whose_message_is_long_overdue_no_longer_hides_a_business(rt: Runtime, broker: Any) -> None:
     _strand(rt)
-    flag = rt.keys("flush", "scheduled", BUSINESS)
+    flag = rt.keys.flush_scheduled(BUSINESS)
     # The flag of a message due 1 s from now is trusted ...
     rt.redis.set(flag, now_ms() + 1_000, px=60_000)
     assert sweep_once(rt)["skipped_scheduled"] == 1
@@ -153,7 +153,7 @@ def test_an_idle_business_costs_a_pass_nothing(rt: Runtime, broker: Any) -> None
     assert counts["businesses"] == 0
     _settled_businesses(rt, range(1_001, 1_200))
     sweep_once(rt)
-    assert rt.redis.zcard(rt.keys("attention", "pending")) == 0
+    assert rt.redis.zcard(rt.keys.attention("pending")) == 0
     sent.clear()
     assert sweep_once(rt)["businesses"] == 0
     assert sent == one, "200 idle businesses cost a pass more commands than 1"
@@ -174,16 +174,16 @@ def test_the_index_finds_due_suspects_and_stranded_publishes(rt: Runtime, broker
     rows = rt.ledger.pending(BUSINESS)
     rt.ledger.mark_applied(BUSINESS, [(row.target.key(), row.version) for row in rows])
     sweep_once(rt)
-    assert rt.redis.zscore(rt.keys("attention", "pending"), str(BUSINESS)) is None
+    assert rt.redis.zscore(rt.keys.attention("pending"), str(BUSINESS)) is None
     # A suspect repeat comes due: the sweeper puts it back in pending.
     rt.ledger.mark_suspect(BUSINESS, [rows[0].target.key()], now_ms() - 1)
     counts = sweep_once(rt)
     assert counts["businesses"] == 1 and rt.ledger.pending_count(BUSINESS) == 1
-    assert rt.redis.zscore(rt.keys("attention", "suspect"), str(BUSINESS)) is None
+    assert rt.redis.zscore(rt.keys.attention("suspect"), str(BUSINESS)) is None
     # A publish touched long ago whose message was lost: its entry comes due, it is sent again.
     tracker = PublishTracker(rt.redis, rt.keys, BUSINESS)
     assert tracker.touch(["5297:1293"], 300)
-    index = rt.keys("attention", "publish")
+    index = rt.keys.attention("publish")
     assert rt.redis.zscore(index, str(BUSINESS)) == int(tracker.raw()["scheduled"])
     long_ago = now_ms() - rt.settings.publish_max_wait_ms - PUBLISH_GRACE_MS - 1_000
     rt.redis.hset(tracker.state_key, mapping={"first": long_ago, "scheduled": long_ago})

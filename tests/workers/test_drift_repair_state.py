@@ -38,7 +38,7 @@ def _repend(
 def test_a_drifted_settled_target_is_pended_again_under_a_new_key(r: Any, keys: Keys) -> None:
     ledger = Ledger(r, keys)
     version = _settled(ledger)
-    r.delete(keys("flush", "scheduled", 398))
+    r.delete(keys.flush_scheduled(398))
     repair = _repend(ledger, keys, version)
     assert repair.repended == (TARGET.key(),) and repair.send_flush
     (row,) = ledger.pending(398)
@@ -49,12 +49,12 @@ def test_nothing_is_repaired_while_a_write_since_the_publish_waits_for_its_publi
     ledger = Ledger(r, keys)
     version = _settled(ledger)
     r.hset(keys("publish", 398), mapping={"gen": 1})
-    r.sadd(keys("publish", "stores", 398), "1615:1294")  # the write that landed was at another store
+    r.sadd(keys.publish_stores(398), "1615:1294")  # the write that landed was at another store
     repair = _repend(ledger, keys, version, stores_read=[STORE.key()])
     assert repair.busy
     assert ledger.pending(398) == []
     # The store read joins the pending publish, so the read-back after it reads the store again.
-    assert r.smembers(keys("publish", "stores", 398)) == {"1615:1294", STORE.key()}
+    assert r.smembers(keys.publish_stores(398)) == {"1615:1294", STORE.key()}
 
 
 def test_a_target_changed_since_the_reading_is_left_alone(r: Any, keys: Keys) -> None:
@@ -119,11 +119,11 @@ def test_a_reading_that_a_write_and_its_publish_overtook_is_stale_and_repairs_no
 
     ledger = Ledger(r, keys)
     version = _settled(ledger)
-    carry = [keys("publish", 398), keys("publish", "stores", 398), keys("publish", "generation", 398)]
+    carry = [keys("publish", 398), keys.publish_stores(398), keys.publish_generation(398)]
     generation = int(script(r, "publish_carry")(keys=carry, args=[STORE.key()]))
     assert generation >= 0, "no publish pending: read now"
     # While klikit's menu is being read, a write lands and its publish completes (state cleared).
-    r.incr(keys("publish", "generation", 398))
+    r.incr(keys.publish_generation(398))
     repair = _repend(ledger, keys, version, stores_read=[STORE.key()], write_generation=generation)
     assert repair.stale and repair.repended == ()
     assert ledger.pending(398) == []

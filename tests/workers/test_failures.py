@@ -61,7 +61,7 @@ def test_an_auth_refusal_dead_letters_and_stops_the_business_until_cleared(make_
     assert p.rt.redis.get(auth_block_key(p.rt, BUSINESS)) == "auth_revoked"
     # A further change is kept, not sent, while the credential is blocked.
     p.submit([item_change(122, enabled=False, at_ms=1_795_001_100_001)])
-    wait_for(lambda: not p.rt.redis.exists(p.rt.keys("flush", "scheduled", BUSINESS)), what="the flush to stop")
+    wait_for(lambda: not p.rt.redis.exists(p.rt.keys.flush_scheduled(BUSINESS)), what="the flush to stop")
     assert p.rt.ledger.pending_count(BUSINESS) == 1
     assert [c for c in p.writes() if c["body"].get("ids") == [122]] == []
 

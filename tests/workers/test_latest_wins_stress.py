@@ -162,7 +162,7 @@ def _sender(web_url: str, load: Load, targets: dict[int, list[Target]], sent: Se
 def _settled(client: Any, keys: Keys, business: int) -> bool:
     return (
         client.zcard(keys("pending", business)) == 0
-        and not client.exists(keys("flush", "scheduled", business))
+        and not client.exists(keys.flush_scheduled(business))
         and not client.exists(keys("publish", business))
         and not client.exists(keys("lease", business))
     )

@@ -77,8 +77,8 @@ def _record(ledger: Ledger, store: Store | None, entity: int) -> tuple[str, str]
 
 def _run(r: Any, keys: Keys, mode: str, *scopes: str) -> list[Any]:
     names = ("desired", "dver", "cid", "aver", "pending", "nonce", "dead", "drift", "suspect")
-    k = [keys(n, B) for n in names] + [keys("flush", "dirty", B), keys("flush", "scheduled", B)]
-    k += [keys("attention", "pending")]
+    k = [keys(n, B) for n in names] + [keys.flush_dirty(B), keys.flush_scheduled(B)]
+    k += [keys.attention("pending")]
     reply: list[Any] = script(r, "ops_store_targets")(keys=k, args=[1, mode, 60_000, B, *scopes])
     return reply
 
@@ -90,13 +90,13 @@ def test_reset_script_repends_or_forgets_the_store_targets_only(r: Any, keys: Ke
     there, _ = _record(ledger, THERE, 101)
     business, _ = _record(ledger, None, 101)
     ledger.mark_dead(B, [(dead, dead_version)], "dl-1")
-    r.delete(keys("flush", "scheduled", B))
+    r.delete(keys.flush_scheduled(B))
 
     send, count, left, *targets = _run(r, keys, "reapply", HERE.key())
     assert (send, int(count), int(left), targets) == ("send", 1, 1, [here])
     assert [row.target.key() for row in ledger.pending(B)] == [here]
     assert ledger.pending(B)[0].nonce == 1  # a new idempotency key
-    assert r.exists(keys("flush", "scheduled", B))
+    assert r.exists(keys.flush_scheduled(B))
 
     send, count, left, *targets = _run(r, keys, "forget", HERE.key())
     assert (send, int(count), sorted(targets)) == ("", 2, sorted([here, dead]))

@@ -99,7 +99,7 @@ def test_transient_dead_letters_come_back_when_the_business_writes_again(make_pi
     old = item_change(380, False, 1_795_003_200_000, store=STORES[0])
     [version] = p.rt.ledger.record([old])
     assert version is not None
-    p.rt.redis.delete(p.rt.keys("flush", "scheduled", BUSINESS))
+    p.rt.redis.delete(p.rt.keys.flush_scheduled(BUSINESS))
     record = p.rt.dead_letters.add(
         DeadLetter(business_id=BUSINESS, targets=[(old.target.key(), version)], error_code="downstream_unavailable")
     )

@@ -171,4 +171,4 @@ def test_a_read_back_while_a_publish_is_pending_hands_its_stores_to_that_publish
     outcome = reconcile_business_now(p.rt, BUSINESS, [STORE.key()], reason="publish", send_flush=lambda b: None)
     assert outcome.skipped == "publish_pending" and outcome.busy
     assert len(_reads(p)) == reads_before, "no read whose answer would be discarded"
-    assert STORE.key() in p.rt.redis.smembers(keys("publish", "stores", BUSINESS))
+    assert STORE.key() in p.rt.redis.smembers(keys.publish_stores(BUSINESS))
