@@ -371,5 +371,10 @@ class Ledger:
     def dead_targets(self, business_id: int) -> dict[str, str]:
         return dict(self.r.hgetall(self.k("dead", business_id)))
 
+    @property
+    def businesses_key(self) -> str:
+        """The set of every business that ever recorded a change."""
+        return self.k("businesses")
+
     def businesses(self) -> list[int]:
-        return sorted(int(b) for b in self.r.smembers(self.k("businesses")))
+        return sorted(int(b) for b in self.r.smembers(self.businesses_key))

@@ -147,11 +147,17 @@ def refile_attention(rt: Runtime, business_id: int) -> None:
 
 
 def _reconcile_seed(rt: Runtime) -> list[int]:
-    """Every business, when the read-back index is due a seeding (once a minute, or a new interval)."""
+    """Every business, when the read-back index is due a seeding: once a minute, on a new interval,
+    or when the ledger knows more businesses than the index (a new one gets its first read-back
+    one interval after its first change, not at the next minute's seeding). Otherwise none."""
     interval = str(int(rt.settings.reconcile_interval_s * 1000))
-    changed = rt.redis.get(rt.keys("reconcile", "interval")) != interval
+    pipe = rt.redis.pipeline(transaction=True)  # one snapshot: the two counts come from one moment
+    pipe.get(rt.keys("reconcile", "interval"))
+    pipe.scard(rt.ledger.businesses_key)
+    pipe.zcard(rt.keys("reconcile", "due"))
+    built_with, known, indexed = pipe.execute()
     seed_due = rt.redis.set(rt.keys("reconcile", "seeded"), 1, nx=True, px=RECONCILE_SEED_MS)
-    if changed or seed_due:
+    if built_with != interval or seed_due or int(known) > int(indexed):
         return rt.ledger.businesses()
     return []
 

@@ -127,3 +127,24 @@ def test_a_reading_that_a_write_and_its_publish_overtook_is_stale_and_repairs_no
     repair = _repend(ledger, keys, version, stores_read=[STORE.key()], write_generation=generation)
     assert repair.stale and repair.repended == ()
     assert ledger.pending(398) == []
+
+
+def test_a_business_first_seen_after_the_seeding_gets_its_periodic_read_back_without_waiting_for_the_next(
+    r: Any, keys: Keys
+) -> None:
+    """Found by the demo: a business whose first change came after the scheduler seeded the read-back
+    index waited up to a minute (the next seeding) for its first periodic read-back."""
+    from config.settings import Settings
+    from workers.runtime import Runtime
+    from workers.sweeper import _reconcile_seed, claim_due_reconciles
+
+    rt = Runtime(Settings(reconcile_interval_s=4.0))  # type: ignore[call-arg]
+    rt.__dict__["redis"] = r
+    now = 1_000_000_000
+    assert claim_due_reconciles(rt, _reconcile_seed(rt), now) == []  # the scheduler starts on an empty ledger
+    _settled(rt.ledger)  # business 398 sends its first change
+    claim_due_reconciles(rt, _reconcile_seed(rt), now + 1_000)
+    first = r.zscore(keys("reconcile", "due"), "398")
+    assert first is not None and now + 1_000 <= first < now + 5_000
+    assert claim_due_reconciles(rt, _reconcile_seed(rt), now + 5_000) == [398]
+    assert _reconcile_seed(rt) == [], "a known business costs the pass nothing"
