@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     lease_ttl_ms: int = 10_000
     """Per-business lease TTL (flush lease, publish guard): renewed every TTL/3 while held, so a
     crashed holder stalls its business at most this long."""
+    flush_slice_ms: int = Field(1_000, gt=0)
+    """The longest one flush holds a worker thread before it re-queues the rest of its business's
+    work behind the other businesses (workers/fairness.py); a call in flight finishes first."""
+    flush_fresh_max_calls: int = Field(2, ge=1)
+    """A newly nudged flush whose round plans more klikit calls than this goes to the backlog lane
+    before its first call, so that small flushes stay quick while big ones queue."""
     enable_batch_size: int = 500
     retry_max_age_s: float = 600.0
     """Age of a failing write after which it is dead-lettered instead of retried."""

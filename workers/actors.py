@@ -13,6 +13,7 @@ from config.settings import get_settings
 from workers.broker import build_broker
 from workers.clock import now_ms
 from workers.errors import FlushDeferred, UnreadablePayload
+from workers.fairness import Lane
 from workers.flush import flush_business_now, read_business_id
 from workers.publish import publish_business_now
 from workers.reconcile import read_store_keys, reconcile_business_now
@@ -36,10 +37,43 @@ def retry_when(retries: int, exception: BaseException) -> bool:
     return retries < MAX_UNEXPECTED_RETRIES
 
 
-@dramatiq.actor(queue_name="menusync-flush", retry_when=retry_when, throws=(UnreadablePayload,), max_age=None)
+#: Dramatiq runs the lowest number first among the messages a worker holds: fresh flushes go first.
+FRESH_PRIORITY = 0
+BACKLOG_PRIORITY = 10
+
+
+@dramatiq.actor(
+    queue_name="menusync-flush",
+    priority=FRESH_PRIORITY,
+    retry_when=retry_when,
+    throws=(UnreadablePayload,),
+    max_age=None,
+)
 def flush_business(business_id: int) -> None:
-    """Make every pending target of ``business_id`` true in klikit (one business at a time)."""
-    flush_business_now(runtime(), read_business_id(business_id), send_publish, send_flush_later)
+    """Make every pending target of ``business_id`` true in klikit (one business at a time).
+
+    The fresh lane: every nudge lands here. A large round, or a flush that has run its slice,
+    continues on :func:`flush_business_backlog` (workers/fairness.py).
+    """
+    flush_business_now(runtime(), read_business_id(business_id), send_publish, send_flush_later, send_flush_backlog)
+
+
+@dramatiq.actor(
+    queue_name="menusync-flush-backlog",
+    priority=BACKLOG_PRIORITY,
+    retry_when=retry_when,
+    throws=(UnreadablePayload,),
+    max_age=None,
+)
+def flush_business_backlog(business_id: int) -> None:
+    """The backlog lane: one slice of a large flush, re-queued at the back until nothing is pending."""
+    flush_business_now(
+        runtime(), read_business_id(business_id), send_publish, send_flush_later, send_flush_backlog, Lane.BACKLOG
+    )
+
+
+def send_flush_backlog(business_id: int) -> None:
+    flush_business_backlog.send(business_id)
 
 
 @dramatiq.actor(queue_name="menusync-publish", retry_when=retry_when, throws=(UnreadablePayload,), max_age=None)

@@ -17,6 +17,11 @@ flush that lost its lease writes nothing more and hands over to a retry. A flush
 the lease taken makes sure one flush message waits for its expiry (:func:`_take_lease`), so
 a SIGKILLed holder's business flushes again about one TTL later. On SIGTERM the flush stops
 before its next write and releases the lease at once (:data:`workers.shutdown.WORKER_STOPPING`).
+
+A flush holds its worker thread for one slice at most (:mod:`workers.fairness`): a fresh flush
+whose round is large, or any flush that has run its slice, stops before its next call and hands
+the business over to the backlog lane (``send_backlog``), so that small flushes of other
+businesses never wait long for a thread.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -44,6 +49,7 @@ from workers.clock import now_ms
 from workers.credential_block import auth_block_key
 from workers.deadletters import build_dead_letter
 from workers.errors import FlushDeferred, UnreadablePayload
+from workers.fairness import Lane, SlicePolicy, SliceStep, decide_slice
 from workers.lease import BusinessLease, LeaseLost
 from workers.ledger import PendingRow
 from workers.metrics import CHANGE_TO_APPLIED, CHANGES_PER_CALL, KLIKIT_CALLS, RETRIES
@@ -79,6 +85,29 @@ class RoundResult:
     """Set when a write's outcome was unknown: flush again after this delay to repeat it."""
     defer_reason: str = "transient"
     applied_any: bool = False
+    yielded: bool = False
+    """The flush ran its slice (or its round is too large for the fresh lane): hand over."""
+
+
+@dataclass
+class ThreadSlice:
+    """The clock and call count of one flush's hold on its thread (the policy is pure)."""
+
+    policy: SlicePolicy
+    lane: Lane
+    started: float = field(default_factory=time.monotonic)
+    calls_made: int = 0
+
+    def step(self, calls_left: int, wait_ms: int = 0) -> SliceStep:
+        elapsed_ms = int((time.monotonic() - self.started) * 1000)
+        return decide_slice(
+            self.policy,
+            self.lane,
+            elapsed_ms=elapsed_ms,
+            calls_made=self.calls_made,
+            calls_left=calls_left,
+            wait_ms=wait_ms,
+        )
 
 
 class StoppingMidCall(Exception):
@@ -120,11 +149,15 @@ def flush_business_now(
     business_id: int,
     send_publish: Callable[[int, int], None],
     send_flush_later: Callable[[int, int], None],
+    send_backlog: Callable[[int], None],
+    lane: Lane = Lane.FRESH,
 ) -> None:
     """Flush ``business_id`` if its lease is free.
 
     ``send_publish(business_id, delay_ms)`` schedules a publish; ``send_flush_later(business_id,
-    delay_ms)`` an extra flush (to repeat an ambiguous write once it can no longer land late).
+    delay_ms)`` an extra flush (to repeat an ambiguous write once it can no longer land late);
+    ``send_backlog(business_id)`` queues the rest of this flush on the backlog lane once the
+    flush on ``lane`` yields its thread.
     """
     s = rt.settings
     rt.refresh_credentials()  # a rotated key (file changed, or `menusync credentials clear`) is used at once
@@ -151,12 +184,13 @@ def flush_business_now(
     tracker = PublishTracker(rt.redis, rt.keys, business_id)
     defer: tuple[int, str] | None = None
     dead_letters_checked = False
+    slice_ = ThreadSlice(SlicePolicy(s.flush_slice_ms, s.flush_fresh_max_calls), lane)
     try:
         with lease.keep_alive():  # renewed every TTL/3 while this flush runs, however slow klikit is
             for _ in range(MAX_ROUNDS):
                 rt.ledger.repend_due_suspects(business_id)
                 rows = rt.ledger.pending(business_id)
-                result = _flush_round(rt, business_id, rows, lease, budget, breaker, tracker, send_publish)
+                result = _flush_round(rt, business_id, rows, lease, budget, breaker, tracker, send_publish, slice_)
                 if result.applied_any and not dead_letters_checked:
                     # klikit takes this business's writes: bring back what an outage dead-lettered.
                     dead_letters_checked = True
@@ -172,6 +206,8 @@ def flush_business_now(
                 if result.defer_ms is not None:
                     defer = (result.defer_ms, result.defer_reason)
                     break
+                if result.yielded:
+                    break
                 if (not rows or not result.progressed) and lease.try_release():
                     return
     except LeaseLost:
@@ -184,8 +220,8 @@ def flush_business_now(
             lease.release()
     if defer is not None:
         _defer(rt, business_id, *defer)
-    # MAX_ROUNDS reached with work left: hand over to a fresh message rather than hog the thread.
-    _defer(rt, business_id, s.flush_window_ms, "yield")
+    # The slice ran out (or MAX_ROUNDS with work left): queue the rest behind the other businesses.
+    _hand_over(rt, business_id, send_backlog)
 
 
 def _take_lease(lease: BusinessLease, business_id: int, send_flush_later: Callable[[int, int], None]) -> bool:
@@ -216,6 +252,20 @@ def _defer(rt: Runtime, business_id: int, delay_ms: int, reason: str) -> None:
     raise FlushDeferred(f"business {business_id}: {reason}", delay=delay_ms)
 
 
+def _hand_over(rt: Runtime, business_id: int, send_backlog: Callable[[int], None]) -> None:
+    # As a deferral, the "flush scheduled" flag stays set, so nudges meanwhile send no message;
+    # if the backlog lane is long and the flag expires, a nudge's extra flush is harmless (lease).
+    s = rt.settings
+    rt.redis.set(rt.keys.flush_scheduled(business_id), now_ms(), px=s.lease_ttl_ms)
+    RETRIES.labels(reason="yield").inc()
+    log.debug("flush yields its thread", business_id=business_id)
+    try:
+        send_backlog(business_id)
+    except Exception:
+        rt.redis.delete(rt.keys.flush_scheduled(business_id))  # no message went out: the next nudge sends one
+        raise
+
+
 def _plan_context(
     rt: Runtime, business_id: int, rows: Sequence[PendingRow], visibility: VisibilityInputs | None = None
 ) -> PlanContext:
@@ -240,6 +290,7 @@ def _flush_round(
     breaker: Breaker,
     tracker: PublishTracker,
     send_publish: Callable[[int, int], None],
+    slice_: ThreadSlice,
 ) -> RoundResult:
     result = RoundResult()
     if not rows:
@@ -278,6 +329,9 @@ def _flush_round(
     probing = breaker.outage_since_ms() is not None
     policy = RetryPolicy.from_settings(s)
     while calls:
+        if slice_.step(len(calls)) is SliceStep.YIELD:
+            result.yielded = True  # the calls not made stay pending: the next slice plans them again
+            return result
         call = calls.popleft()
         if WORKER_STOPPING.is_set():
             # The worker is stopping: hand the rest over now (the lease is released at once).
@@ -288,8 +342,12 @@ def _flush_round(
             if wait > MAX_INLINE_BUDGET_WAIT_MS:
                 result.defer_ms = wait
                 return result
+            if slice_.step(len(calls) + 1, wait) is SliceStep.YIELD:
+                result.yielded = True  # sleeping for the budget would outlast the slice
+                return result
             time.sleep(wait / 1000)
             wait = budget.take()
+        slice_.calls_made += 1
         bound = log.bind(
             business_id=business_id,
             operation=call.operation,

@@ -26,7 +26,7 @@ from workers.credential_block import auth_block_key
 from workers.publish import PUBLISH_OPERATION
 from workers.runtime import Runtime, runtime
 
-QUEUES = ("menusync-flush", "menusync-publish", "menusync-reconcile")
+QUEUES = ("menusync-flush", "menusync-flush-backlog", "menusync-publish", "menusync-reconcile")
 #: At most this many delayed messages are decoded per queue to find the oldest.
 DELAYED_SCAN_LIMIT = 5_000
 

@@ -46,7 +46,7 @@ def test_a_credentials_entry_without_partner_key_never_repeats_its_secret(
             business_id=398, store=Store(brand_id=5297, branch_id=1293), level="item", entity_id=101, field="enabled"
         )
         rt.ledger.record([Change(id="c1", target=target, value=False, occurred_at_ms=1_795_000_000_000)])
-        flush_business_now(rt, 398, lambda b, d: None, lambda b, d: None)
+        flush_business_now(rt, 398, lambda b, d: None, lambda b, d: None, lambda b: None)
         (record,) = rt.dead_letters.list(398)
         assert record.error_code == "credentials_missing"
         assert secret not in record.model_dump_json()
