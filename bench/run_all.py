@@ -22,6 +22,7 @@ FULL: list[list[str]] = [
     ["bench.history"],
     ["bench.recovery"],
     ["bench.scale"],
+    ["bench.fairness"],
 ]
 QUICK: list[list[str]] = [
     ["bench.burst", "--steady-s", "8"],
@@ -32,6 +33,7 @@ QUICK: list[list[str]] = [
     ["bench.history", "--n", "1000", "--paced-s", "3", "--rounds", "2"],
     ["bench.recovery", "--trials", "2", "--broker-trials", "1", "--lease-s", "10", "--rolling-s", "12"],
     ["bench.scale", "--sizes", "100", "1000", "10000", "--passes", "10", "--trials", "3", "--records", "1000"],
+    ["bench.fairness", "--noisy", "20", "--burst", "1000", "--tail-s", "3"],
 ]
 
 
