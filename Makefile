@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 
 .PHONY: install test test-full lint run demo bench clean browser
 
@@ -13,6 +14,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The benchmarks' pictures need matplotlib; only `make bench` installs it.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,dev,bench]'
+	touch $(BENCH_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -43,7 +49,7 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m bench.demo
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run_all
 
 clean:

@@ -486,6 +486,20 @@ def publish_lower_bound(times: Sequence[float], quiet_s: float, max_wait_s: floa
 # -- results ---------------------------------------------------------------------------------------
 
 
+#: Upper edges (s) of the latency histogram bins: log-spaced from 10 ms to about 17 minutes.
+LATENCY_BIN_EDGES_S: tuple[float, ...] = tuple(round(0.01 * 10 ** (i / 10), 4) for i in range(51))
+
+
+def latency_histogram(values: Sequence[float]) -> dict[str, list[float] | list[int]]:
+    """Counts of ``values`` per bin of :data:`LATENCY_BIN_EDGES_S` (the last bin takes the rest)."""
+    import bisect
+
+    counts = [0] * len(LATENCY_BIN_EDGES_S)
+    for v in values:
+        counts[min(bisect.bisect_left(LATENCY_BIN_EDGES_S, v), len(counts) - 1)] += 1
+    return {"upper_edges_s": list(LATENCY_BIN_EDGES_S), "counts": counts}
+
+
 def save_result(name: str, result: dict[str, Any]) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": name, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result}

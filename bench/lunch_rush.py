@@ -41,6 +41,7 @@ from bench.common import (
     flush_window_lower_bound,
     is_get_menu,
     is_publish,
+    latency_histogram,
     ok,
     paced,
     percentile,
@@ -353,7 +354,12 @@ def latency_rows(label: str, recorded: Sequence[tuple[float, Change]], calls: Se
     lat = change_to_write_latencies([(t, c.business, c.store, c.item, c.value) for t, c in recorded], calls)
     pub = last_change_to_publish(recorded, calls)
     return {
-        "change_to_write_s": {"n": len(lat), "p50": percentile(lat, 0.5), "p99": percentile(lat, 0.99)},
+        "change_to_write_s": {
+            "n": len(lat),
+            "p50": percentile(lat, 0.5),
+            "p99": percentile(lat, 0.99),
+            "histogram": latency_histogram(lat),
+        },
         "last_change_to_publish_s": {"n": len(pub), "p50": percentile(pub, 0.5), "p99": percentile(pub, 0.99)},
     }
 

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(cmd[0])
     path = write_report()
     print(f"report: {path}")
+    if subprocess.call([sys.executable, "-m", "bench.plots"]) != 0:
+        failed.append("bench.plots")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1
