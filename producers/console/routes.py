@@ -108,26 +108,40 @@ def normalize_query(text: str) -> str:
     return query + (f"@{match['scope']}" if match["scope"] else "")
 
 
-def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
-    """The console's router. ``known`` answers the businesses the credentials file names."""
-    router = APIRouter(prefix="/console", include_in_schema=False)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
-    )
-    env.globals.update(when=when, ago=ago, exact=exact, label=views.target_label, columns=views.COLUMNS, active="")
-    env.filters["duration"] = views.duration
+class Console:
+    """What every console handler shares: the runtime, the sessions, the templates, form and scope checks.
 
-    def page(name: str, code: int = 200, **context: Any) -> HTMLResponse:
-        html = env.get_template(name).render(**context)
+    ``known`` answers the businesses the credentials file names.
+    """
+
+    def __init__(self, rt: Runtime, sessions: Sessions, known: Any) -> None:
+        self.rt = rt
+        self.sessions = sessions
+        self.known = known
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+        )
+        self.env.globals.update(
+            when=when, ago=ago, exact=exact, label=views.target_label, columns=views.COLUMNS, active=""
+        )
+        self.env.filters["duration"] = views.duration
+
+    def __repr__(self) -> str:
+        return f"Console({self.rt.keys!r})"
+
+    def page(self, name: str, code: int = 200, **context: Any) -> HTMLResponse:
+        html = self.env.get_template(name).render(**context)
         return HTMLResponse(html, status_code=code, headers=HEADERS)
 
-    async def operator_of(request: Request) -> Operator | None:
-        return await run_in_threadpool(sessions.get, request.cookies.get(SESSION_COOKIE))
+    async def operator_of(self, request: Request) -> Operator | None:
+        return await run_in_threadpool(self.sessions.get, request.cookies.get(SESSION_COOKIE))
 
-    def to_login() -> RedirectResponse:
+    def to_login(self) -> RedirectResponse:
         return RedirectResponse("/console/login", status_code=303, headers=HEADERS)
 
-    async def read_form(request: Request, operator: Operator | None, limit: int = MAX_FORM_BYTES) -> dict[str, Any]:
+    async def read_form(
+        self, request: Request, operator: Operator | None, limit: int = MAX_FORM_BYTES
+    ) -> dict[str, Any]:
         """The POST's form, refused (403) without the session's CSRF token or from another origin."""
         origin = request.headers.get("origin")
         if origin and origin != "null" and origin.rstrip("/") != str(request.base_url).rstrip("/"):
@@ -150,10 +164,10 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
             raise Refused(403, "csrf: missing or invalid CSRF token; reload the page and try again")
         return form
 
-    def refused(exc: Refused, operator: Operator | None) -> HTMLResponse:
-        return page("error.html", exc.status, operator=operator, message=exc.message, status=exc.status)
+    def refused(self, exc: Refused, operator: Operator | None) -> HTMLResponse:
+        return self.page("error.html", exc.status, operator=operator, message=exc.message, status=exc.status)
 
-    def int_field(value: Any, name: str) -> int | None:
+    def int_field(self, value: Any, name: str) -> int | None:
         if value in (None, ""):
             return None
         text = str(value).strip()
@@ -161,98 +175,21 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
             raise Refused(400, f"{name}: {text[:20]!r} is not a business id")
         return int(text)
 
-    def allowed_business(operator: Operator, business_id: int) -> None:
+    def allowed_business(self, operator: Operator, business_id: int) -> None:
         if not operator.allows(business_id):
             raise Refused(403, f"business_id: {business_id} is outside your scope")
 
-    # -- static assets (no data in them) ----------------------------------------------------------
+    def overview_rows(self, operator: Operator) -> list[views.OverviewRow]:
+        return views.overview(self.rt, operator.businesses, self.known.businesses())
 
-    @router.get("/static/{name}")
-    async def static(name: str) -> Response:
-        if name not in STATIC:
-            return Response("not found", status_code=404)
-        return Response((HERE / "static" / name).read_bytes(), media_type=STATIC[name], headers=HEADERS)
-
-    # -- login -------------------------------------------------------------------------------------
-
-    @router.get("/login")
-    async def login_form(request: Request) -> Response:
-        if await operator_of(request):
-            return RedirectResponse("/console", status_code=303)
-        import secrets
-
-        token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
-        response = page("login.html", operator=None, csrf=token, error="")
-        _cookie(response, request, LOGIN_COOKIE, token, max_age=3600)
-        return response
-
-    @router.post("/login")
-    async def login(request: Request) -> Response:
-        try:
-            form = await read_form(request, None)
-        except Refused as exc:
-            return refused(exc, None)
-        user = str(form.get("username", ""))[:64].strip()
-        password = str(form.get("password", ""))[:1024]
-        found = await run_in_threadpool(sessions.check_login, user, password)
-        if found is None:
-            log.info("console login refused", known_user=user in sessions.users)
-            token = request.cookies.get(LOGIN_COOKIE, "")
-            return page("login.html", 401, operator=None, csrf=token, error="Wrong user name or password.")
-        name, businesses = found
-        session_id = await run_in_threadpool(sessions.create, name, businesses)
-        log.info("console login", user=name)
-        response = RedirectResponse("/console", status_code=303, headers=HEADERS)
-        _cookie(response, request, SESSION_COOKIE, session_id, max_age=None)
-        response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
-        return response
-
-    @router.post("/logout")
-    async def logout(request: Request) -> Response:
-        operator = await operator_of(request)
-        if operator is None:
-            return to_login()
-        try:
-            await read_form(request, operator)
-        except Refused as exc:
-            return refused(exc, operator)
-        await run_in_threadpool(sessions.end, operator)
-        response = to_login()
-        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
-        return response
-
-    # -- overview ----------------------------------------------------------------------------------
-
-    def overview_rows(operator: Operator) -> list[views.OverviewRow]:
-        return views.overview(rt, operator.businesses, known.businesses())
-
-    @router.get("")
-    @router.get("/")
-    async def overview(request: Request) -> Response:
-        operator = await operator_of(request)
-        if operator is None:
-            return to_login()
-        rows = await run_in_threadpool(overview_rows, operator)
-        return page("overview.html", operator=operator, rows=rows, now=now_ms())
-
-    @router.get("/fragments/overview")
-    async def overview_fragment(request: Request) -> Response:
-        operator = await operator_of(request)
-        if operator is None:
-            return Response("login needed", status_code=401, headers=HEADERS)
-        rows = await run_in_threadpool(overview_rows, operator)
-        return page("_overview_rows.html", rows=rows, now=now_ms())
-
-    # -- business page -----------------------------------------------------------------------------
-
-    def business_data(business_id: int, params: dict[str, str]) -> dict[str, Any]:
+    def business_data(self, business_id: int, params: dict[str, str]) -> dict[str, Any]:
         target = params.get("target") or None
         source = params.get("source") or None
         outcome = params.get("outcome") or None
         query = normalize_query(params.get("q", "")) if params.get("q") else ""
         entries, cursor = history.read_history(
-            rt.redis,
-            rt.keys,
+            self.rt.redis,
+            self.rt.keys,
             business_id,
             target=target,
             source=source,
@@ -262,47 +199,27 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
         )
         answer = None
         if query:
-            found, _ = history.read_history(rt.redis, rt.keys, business_id, target=query, limit=50)
+            found, _ = history.read_history(self.rt.redis, self.rt.keys, business_id, target=query, limit=50)
             set_by: dict[str, Any] = {}
             for entry in found:  # newest first: the first "recorded" of a target set its current value
                 if entry.outcome == "recorded":
                     set_by.setdefault(entry.target, entry)
-            state = views.target_state(rt, business_id, query)
+            state = views.target_state(self.rt, business_id, query)
             answer = {"query": query, "state": state, "entries": found, "set_by": set_by}
         return {
             "business_id": business_id,
-            "pending": views.pending_rows(rt, business_id),
-            "pending_count": rt.ledger.pending_count(business_id),
+            "pending": views.pending_rows(self.rt, business_id),
+            "pending_count": self.rt.ledger.pending_count(business_id),
             "entries": entries,
             "next_cursor": cursor,
-            "publishes": history.publishes(rt.redis, rt.keys, business_id),
+            "publishes": history.publishes(self.rt.redis, self.rt.keys, business_id),
             "answer": answer,
             "filters": {"target": target or "", "source": source or "", "outcome": outcome or ""},
             "q": params.get("q", ""),
             "outcomes": history.OUTCOMES,
         }
 
-    @router.get("/businesses/{business}")
-    async def business(request: Request, business: str) -> Response:
-        operator = await operator_of(request)
-        if operator is None:
-            return to_login()
-        try:
-            business_id = int_field(business, "business_id")
-            if business_id is None:
-                raise Refused(400, "business_id: missing")
-            allowed_business(operator, business_id)
-            params = {k: v[:200] for k, v in request.query_params.items()}
-            data = await run_in_threadpool(business_data, business_id, params)
-        except Refused as exc:
-            return refused(exc, operator)
-        except FilterError as exc:
-            return refused(Refused(400, f"{exc.field}: {exc}"), operator)
-        return page("business.html", operator=operator, now=now_ms(), **data)
-
-    # -- dead letters ------------------------------------------------------------------------------
-
-    def time_field(value: Any, name: str) -> int | None:
+    def time_field(self, value: Any, name: str) -> int | None:
         if not value:
             return None
         try:
@@ -310,50 +227,173 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
         except FilterError as exc:
             raise Refused(400, f"{name}: {exc}") from None
 
-    def dl_filters(params: Any) -> dict[str, Any]:
-        since, until = time_field(params.get("since"), "since"), time_field(params.get("until"), "until")
+    def dl_filters(self, params: Any) -> dict[str, Any]:
+        since, until = self.time_field(params.get("since"), "since"), self.time_field(params.get("until"), "until")
         code = str(params.get("code") or "").strip()[:64] or None
         return {
-            "business_id": int_field(params.get("business"), "business"),
+            "business_id": self.int_field(params.get("business"), "business"),
             "code": code,
             "since": since,
             "until": until,
         }
 
-    def matching(operator: Operator, f: dict[str, Any]) -> list[Any]:
+    def matching(self, operator: Operator, f: dict[str, Any]) -> list[Any]:
         if f["business_id"] is not None:
-            allowed_business(operator, f["business_id"])
+            self.allowed_business(operator, f["business_id"])
         records = dlq_actions.select(
-            rt, business_id=f["business_id"], code=f["code"], since_ms=f["since"], until_ms=f["until"]
+            self.rt, business_id=f["business_id"], code=f["code"], since_ms=f["since"], until_ms=f["until"]
         )
         return [r for r in records if operator.allows(r.business_id)]
 
-    def dl_page(operator: Operator, f: dict[str, Any]) -> dict[str, Any]:
-        records = matching(operator, f)
+    def dl_page(self, operator: Operator, f: dict[str, Any]) -> dict[str, Any]:
+        records = self.matching(operator, f)
         codes: dict[str, int] = {}
         for r in records:
             codes[r.error_code] = codes.get(r.error_code, 0) + 1
-        all_codes = sorted(rt.dead_letters.counts_by_code(f["business_id"]))
+        all_codes = sorted(self.rt.dead_letters.counts_by_code(f["business_id"]))
         return {"records": records[:500], "count": len(records), "codes": codes, "all_codes": all_codes}
 
-    def filter_text(params: Any) -> dict[str, str]:
+    def filter_text(self, params: Any) -> dict[str, str]:
         return {k: str(params.get(k) or "")[:64] for k in ("business", "code", "since", "until")}
+
+
+def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
+    """The console's router. ``known`` answers the businesses the credentials file names."""
+    router = APIRouter(prefix="/console", include_in_schema=False)
+    console = Console(rt, sessions, known)
+    for add_routes in (
+        _asset_routes,
+        _login_routes,
+        _overview_routes,
+        _business_routes,
+        _dead_letter_routes,
+        _mapping_routes,
+    ):
+        add_routes(router, console)
+    return router
+
+
+def _asset_routes(router: APIRouter, c: Console) -> None:
+    """Static assets (no data in them)."""
+
+    @router.get("/static/{name}")
+    async def static(name: str) -> Response:
+        if name not in STATIC:
+            return Response("not found", status_code=404)
+        return Response((HERE / "static" / name).read_bytes(), media_type=STATIC[name], headers=HEADERS)
+
+
+def _login_routes(router: APIRouter, c: Console) -> None:
+    """Login and logout: the only pages without a session."""
+
+    @router.get("/login")
+    async def login_form(request: Request) -> Response:
+        if await c.operator_of(request):
+            return RedirectResponse("/console", status_code=303)
+        import secrets
+
+        token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+        response = c.page("login.html", operator=None, csrf=token, error="")
+        _cookie(response, request, LOGIN_COOKIE, token, max_age=3600)
+        return response
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        try:
+            form = await c.read_form(request, None)
+        except Refused as exc:
+            return c.refused(exc, None)
+        user = str(form.get("username", ""))[:64].strip()
+        password = str(form.get("password", ""))[:1024]
+        found = await run_in_threadpool(c.sessions.check_login, user, password)
+        if found is None:
+            log.info("console login refused", known_user=user in c.sessions.users)
+            token = request.cookies.get(LOGIN_COOKIE, "")
+            return c.page("login.html", 401, operator=None, csrf=token, error="Wrong user name or password.")
+        name, businesses = found
+        session_id = await run_in_threadpool(c.sessions.create, name, businesses)
+        log.info("console login", user=name)
+        response = RedirectResponse("/console", status_code=303, headers=HEADERS)
+        _cookie(response, request, SESSION_COOKIE, session_id, max_age=None)
+        response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        operator = await c.operator_of(request)
+        if operator is None:
+            return c.to_login()
+        try:
+            await c.read_form(request, operator)
+        except Refused as exc:
+            return c.refused(exc, operator)
+        await run_in_threadpool(c.sessions.end, operator)
+        response = c.to_login()
+        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
+        return response
+
+
+def _overview_routes(router: APIRouter, c: Console) -> None:
+    """The overview of every business in the operator's scope, and its refreshed fragment."""
+
+    @router.get("")
+    @router.get("/")
+    async def overview(request: Request) -> Response:
+        operator = await c.operator_of(request)
+        if operator is None:
+            return c.to_login()
+        rows = await run_in_threadpool(c.overview_rows, operator)
+        return c.page("overview.html", operator=operator, rows=rows, now=now_ms())
+
+    @router.get("/fragments/overview")
+    async def overview_fragment(request: Request) -> Response:
+        operator = await c.operator_of(request)
+        if operator is None:
+            return Response("login needed", status_code=401, headers=HEADERS)
+        rows = await run_in_threadpool(c.overview_rows, operator)
+        return c.page("_overview_rows.html", rows=rows, now=now_ms())
+
+
+def _business_routes(router: APIRouter, c: Console) -> None:
+    """One business: pending targets, the change history, "why is ..." answers."""
+
+    @router.get("/businesses/{business}")
+    async def business(request: Request, business: str) -> Response:
+        operator = await c.operator_of(request)
+        if operator is None:
+            return c.to_login()
+        try:
+            business_id = c.int_field(business, "business_id")
+            if business_id is None:
+                raise Refused(400, "business_id: missing")
+            c.allowed_business(operator, business_id)
+            params = {k: v[:200] for k, v in request.query_params.items()}
+            data = await run_in_threadpool(c.business_data, business_id, params)
+        except Refused as exc:
+            return c.refused(exc, operator)
+        except FilterError as exc:
+            return c.refused(Refused(400, f"{exc.field}: {exc}"), operator)
+        return c.page("business.html", operator=operator, now=now_ms(), **data)
+
+
+def _dead_letter_routes(router: APIRouter, c: Console) -> None:
+    """Dead letters: the filtered list, one record, replay and drop (one or in bulk)."""
 
     @router.get("/dead-letters")
     async def dead_letters(request: Request) -> Response:
-        operator = await operator_of(request)
+        operator = await c.operator_of(request)
         if operator is None:
-            return to_login()
+            return c.to_login()
         try:
-            f = dl_filters(request.query_params)
-            data = await run_in_threadpool(dl_page, operator, f)
+            f = c.dl_filters(request.query_params)
+            data = await run_in_threadpool(c.dl_page, operator, f)
         except Refused as exc:
-            return refused(exc, operator)
-        return page(
+            return c.refused(exc, operator)
+        return c.page(
             "dead_letters.html",
             operator=operator,
             now=now_ms(),
-            filters=filter_text(request.query_params),
+            filters=c.filter_text(request.query_params),
             resolved=f,
             notice=request.query_params.get("notice", "")[:500],
             needs_new_key=dlq_actions.needs_new_key,
@@ -362,40 +402,40 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
 
     @router.get("/dead-letters/{dead_letter_id}")
     async def dead_letter(request: Request, dead_letter_id: str) -> Response:
-        operator = await operator_of(request)
+        operator = await c.operator_of(request)
         if operator is None:
-            return to_login()
-        record = await run_in_threadpool(rt.dead_letters.get, dead_letter_id[:80])
+            return c.to_login()
+        record = await run_in_threadpool(c.rt.dead_letters.get, dead_letter_id[:80])
         if record is None or not operator.allows(record.business_id):
-            return refused(Refused(404, f"no dead letter {dead_letter_id[:80]!r}"), operator)
-        return page("dead_letter.html", operator=operator, d=views.dead_letter_view(record), now=now_ms())
+            return c.refused(Refused(404, f"no dead letter {dead_letter_id[:80]!r}"), operator)
+        return c.page("dead_letter.html", operator=operator, d=views.dead_letter_view(record), now=now_ms())
 
     @router.post("/dead-letters/{dead_letter_id}/{action}")
     async def dead_letter_action(request: Request, dead_letter_id: str, action: str) -> Response:
-        operator = await operator_of(request)
+        operator = await c.operator_of(request)
         if operator is None:
-            return to_login()
+            return c.to_login()
         try:
-            form = await read_form(request, operator)
+            form = await c.read_form(request, operator)
             if action not in ("replay", "drop"):
                 raise Refused(404, f"no action {action[:20]!r}")
-            record = await run_in_threadpool(rt.dead_letters.get, dead_letter_id[:80])
+            record = await run_in_threadpool(c.rt.dead_letters.get, dead_letter_id[:80])
             if record is None or not operator.allows(record.business_id):
                 raise Refused(404, f"no dead letter {dead_letter_id[:80]!r}")
         except Refused as exc:
-            return refused(exc, operator)
+            return c.refused(exc, operator)
         if action == "replay":
             new_key = form.get("new_key") in ("1", "on", "true")
             result = await run_in_threadpool(
-                lambda: dlq_actions.replay(rt, record, new_key=new_key, actor=operator.name, source="console")
+                lambda: dlq_actions.replay(c.rt, record, new_key=new_key, actor=operator.name, source="console")
             )
         else:
             result = await run_in_threadpool(
-                lambda: dlq_actions.drop(rt, record, actor=operator.name, source="console")
+                lambda: dlq_actions.drop(c.rt, record, actor=operator.name, source="console")
             )
         log.info("console dead letter action", user=operator.name, action=action, dead_letter_id=record.id)
         if not result.ok and result.status == "needs_new_key":
-            return refused(Refused(409, "new_key: " + result.message), operator)
+            return c.refused(Refused(409, "new_key: " + result.message), operator)
         notice = " ".join([result.message, *result.warnings])
         back = str(form.get("back") or "")
         target = back if _SAFE_BACK.fullmatch(back) and "//" not in back else "/console/dead-letters"
@@ -404,60 +444,64 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
 
     @router.post("/dead-letters-bulk")
     async def dead_letters_bulk(request: Request) -> Response:
-        operator = await operator_of(request)
+        operator = await c.operator_of(request)
         if operator is None:
-            return to_login()
+            return c.to_login()
         try:
-            form = await read_form(request, operator)
+            form = await c.read_form(request, operator)
             action = str(form.get("action", ""))
             if action not in ("replay", "drop"):
                 raise Refused(400, "action: must be replay or drop")
-            f = dl_filters(form)
-            records = await run_in_threadpool(matching, operator, f)
+            f = c.dl_filters(form)
+            records = await run_in_threadpool(c.matching, operator, f)
         except Refused as exc:
-            return refused(exc, operator)
+            return c.refused(exc, operator)
         new_key = form.get("new_key") in ("1", "on", "true")
         confirmed = str(form.get("confirm", ""))
         if not (confirmed.isascii() and confirmed.isdigit()) or int(confirmed) != len(records):
             changed = (confirmed.isascii() and confirmed.isdigit()) and int(confirmed) != len(records)
-            return page(
+            return c.page(
                 "confirm.html",
                 operator=operator,
                 action=action,
                 count=len(records),
                 previous=int(confirmed) if changed else None,
-                filters=filter_text(form),
+                filters=c.filter_text(form),
                 resolved=f,
                 new_key=new_key,
                 codes=sorted({r.error_code for r in records}),
             )
-        result = await run_in_threadpool(lambda: views.bulk(rt, records, action, new_key=new_key, actor=operator.name))
+        result = await run_in_threadpool(
+            lambda: views.bulk(c.rt, records, action, new_key=new_key, actor=operator.name)
+        )
         log.info("console bulk action", user=operator.name, action=action, count=result.done)
         verb = "replayed" if action == "replay" else "dropped"
         notice = f"{verb} {result.done} dead letter(s)" + (
             f"; {len(result.skipped)} skipped: " + " | ".join(result.skipped[:3]) if result.skipped else ""
         )
-        query = {k: v for k, v in filter_text(form).items() if v}
+        query = {k: v for k, v in c.filter_text(form).items() if v}
         query["notice"] = notice
         return RedirectResponse(f"/console/dead-letters?{urlencode(query)}", status_code=303, headers=HEADERS)
 
-    # -- mappings ----------------------------------------------------------------------------------
+
+def _mapping_routes(router: APIRouter, c: Console) -> None:
+    """Unmapped POS ids and the mapping import."""
 
     @router.get("/mappings")
     async def mappings(request: Request) -> Response:
-        operator = await operator_of(request)
+        operator = await c.operator_of(request)
         if operator is None:
-            return to_login()
-        rows = await run_in_threadpool(views.unmapped, rt)
-        return page("mappings.html", operator=operator, rows=rows, result=None, now=now_ms())
+            return c.to_login()
+        rows = await run_in_threadpool(views.unmapped, c.rt)
+        return c.page("mappings.html", operator=operator, rows=rows, result=None, now=now_ms())
 
     @router.post("/mappings/import")
     async def mappings_import(request: Request) -> Response:
-        operator = await operator_of(request)
+        operator = await c.operator_of(request)
         if operator is None:
-            return to_login()
+            return c.to_login()
         try:
-            form = await read_form(request, operator, MAX_UPLOAD_BYTES)
+            form = await c.read_form(request, operator, MAX_UPLOAD_BYTES)
             data = form.get("file")
             if not isinstance(data, bytes) or not data.strip():
                 raise Refused(400, "file: choose a CSV file to import")
@@ -466,17 +510,15 @@ def build_router(rt: Runtime, sessions: Sessions, known: Any) -> APIRouter:
             except UnicodeDecodeError:
                 raise Refused(400, "file: the CSV is not UTF-8") from None
         except Refused as exc:
-            return refused(exc, operator)
+            return c.refused(exc, operator)
         result = await run_in_threadpool(
-            lambda: views.import_mappings(rt, text, actor=operator.name, allowed=operator.businesses)
+            lambda: views.import_mappings(c.rt, text, actor=operator.name, allowed=operator.businesses)
         )
         log.info("console mapping import", user=operator.name, ok=result.ok, rows=result.rows)
-        rows = await run_in_threadpool(views.unmapped, rt)
-        return page(
+        rows = await run_in_threadpool(views.unmapped, c.rt)
+        return c.page(
             "mappings.html", 200 if result.ok else 400, operator=operator, rows=rows, result=result, now=now_ms()
         )
-
-    return router
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:
