@@ -227,6 +227,10 @@ SETTING_NOTES: dict[str, str] = {
     "klikit_incall_min_backoff_s": "first in-call backoff",
     "klikit_incall_max_backoff_s": "largest in-call backoff",
     "flush_window_ms": "wait after the first pending change so that a burst rides one flush",
+    "flush_slice_ms": "longest one flush holds a worker thread before the rest of its business's work re-queues "
+    'behind the other businesses (docs/design.md, "Fairness")',
+    "flush_fresh_max_calls": "a newly nudged flush that plans more klikit calls than this goes to the backlog lane "
+    "before its first call",
     "lease_ttl_ms": "per-business lease TTL (flush lease, publish guard), renewed every TTL/3 while held: "
     "a crashed holder stalls its business at most this long",
     "enable_batch_size": "most ids in one bulk enable call",
