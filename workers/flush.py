@@ -431,6 +431,12 @@ def _flush_round(
             continue
         KLIKIT_CALLS.labels(operation=call.operation, outcome="applied").inc()
         CHANGES_PER_CALL.observe(len(call.targets))
+        # Mark the stores for publishing before the targets are applied: a flush that dies in
+        # between leaves them pending (written again under the same key, one more publish at
+        # worst), never applied with their store left unpublished.
+        store_keys = [store.key() for store in call.stores] or [ALL_STORES]
+        if tracker.touch(store_keys, s.publish_quiet_ms):
+            send_publish(business_id, s.publish_quiet_ms)
         succeeded.update(key for key, _ in call.targets)
         ready = [(key, version) for key, version in call.targets if succeeded[key] == carriers[key]]
         ages = rt.ledger.mark_applied(business_id, ready)
@@ -442,9 +448,6 @@ def _flush_round(
         probing = False
         result.progressed = result.applied_any = True
         bound.info("klikit write applied", request_id=response.request_id, attempts=response.attempts)
-        store_keys = [store.key() for store in call.stores] or [ALL_STORES]
-        if tracker.touch(store_keys, s.publish_quiet_ms):
-            send_publish(business_id, s.publish_quiet_ms)
     return result
 
 

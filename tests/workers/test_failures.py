@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipeline_support import BUSINESS, item_change, wait_for
+from pipeline_support import BUSINESS, STORES, item_change, wait_for
 
 from config.credentials import Credentials
 from workers.actors import flush_business
@@ -89,3 +89,29 @@ def test_dead_letters_and_logs_carry_no_secret(pipeline: Any, capsys: Any) -> No
     for text in (stored, captured.out, captured.err):
         assert secret not in text
         assert "Basic " not in text
+
+
+def test_a_failure_between_a_write_and_its_publish_mark_still_publishes_the_store(
+    make_pipeline: Any, monkeypatch: Any
+) -> None:
+    """Found by the SIGKILL test: a flush that died after klikit applied a write but before it marked
+    the store for publishing left the ledger settled and the store's published menu stale."""
+    import redis
+
+    from workers.publish_state import PublishTracker
+
+    real_touch = PublishTracker.touch
+    failed: list[int] = []
+
+    def touch_failing_once(self: PublishTracker, store_keys: Any, quiet_ms: int) -> bool:
+        if not failed:
+            failed.append(1)
+            raise redis.ConnectionError("injected: Redis went away right after the write")
+        return real_touch(self, store_keys, quiet_ms)
+
+    monkeypatch.setattr(PublishTracker, "touch", touch_failing_once)
+    p = make_pipeline(publish_quiet_ms=200)
+    p.submit([item_change(101, enabled=False, at_ms=1_795_001_500_000, store=STORES[1])])
+    wait_for(lambda: p.publishes(), timeout=20, what="the store's publish")
+    assert failed, "the injected failure did not happen"
+    assert p.published_item_enabled(STORES[1], 101) is False
