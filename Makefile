@@ -15,9 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The benchmarks' pictures need matplotlib; only `make bench` installs it.
+# The benchmarks' pictures need matplotlib; only `make bench` installs it,
+# and the receiver benchmark wrk (Debian's), installed where apt-get is usable, else skipped with the reason.
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,dev,bench]'
+	command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get install -y -q --no-install-recommends wrk >/dev/null; } || \
+		echo "wrk not installed: bench.receiver skips its wrk part"
 	touch $(BENCH_STAMP)
 
 lint: $(STAMP)

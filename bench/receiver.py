@@ -13,6 +13,11 @@ flight; httpx's asyncio client was slower than the bare server on this machine);
    latency (target < 20 ms), measured send -> response
    and also from each request's due time (waiting for a free lane counts).
 3. ``/v1/changes`` with 100 changes per request, closed loop -> changes recorded/s (>= 5,000).
+4. With ``wrk`` (2 threads, 16 connections, one change per request, every request unique):
+   raw ASGI (:data:`bare_app`), a minimal FastAPI endpoint (:data:`minimal_fastapi`) and menusync's
+   ``/v1/changes`` and signed ``/webhooks/standard`` in the same run -> requests/s, p99 and
+   menusync's ratio to the minimal FastAPI endpoint (target >= 0.5). Skipped, with the reason,
+   where wrk is missing.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from bench.common import (
     save_result,
 )
 from bench.lunch_rush import API_TOKEN, WEBHOOK_SECRET
+from bench.wrk import run_wrk, wrk_missing_reason
 from devstack.stack import bench_business_ids, bench_items, bench_stores
 
 
@@ -57,6 +63,24 @@ async def bare_app(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
     await send({"type": "http.response.start", "status": 202, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": b'{"accepted":1}'})
 
+
+def _minimal_fastapi() -> Any:
+    from fastapi import FastAPI
+    from fastapi import Request as HttpRequest
+    from fastapi.responses import Response
+
+    app = FastAPI()
+
+    @app.post("/{path:path}")
+    async def accept(path: str, request: HttpRequest) -> Response:
+        await request.body()
+        return Response(b'{"accepted":1}', status_code=202, media_type="application/json")
+
+    return app
+
+
+#: The framework menusync runs on, doing nothing but read the body and answer 202.
+minimal_fastapi = _minimal_fastapi()
 
 Request = tuple[str, bytes, dict[str, str]]
 
@@ -207,8 +231,8 @@ def _lanes(
     return out
 
 
-def start_bare(port: int) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "uvicorn", "bench.receiver:bare_app", "--host", "127.0.0.1", "--port", str(port)]
+def start_bare(port: int, app: str = "bench.receiver:bare_app") -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(
         [*argv, "--log-level", "warning", "--no-access-log"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -256,6 +280,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # The reversed list carries ids the webhook has not seen: same bodies, no duplicates skipped.
             api_reqs = changes_requests(args.api_requests, 100, businesses)
             raw["changes_closed"] = _lanes(web, api_reqs, args.api_concurrency, 60)
+            raw["wrk"] = _wrk_part(args, web, bare_url, businesses)
     finally:
         bare.terminate()
         bare.wait(timeout=10)
@@ -287,6 +312,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         row("/v1/changes: p99 per request (ms)", round(api["p99_ms"], 1)),
     ]
+    rows += _wrk_rows(raw["wrk"])
     bad = {
         name: {s: n for s, n in raw[name]["statuses"].items() if s != 202}
         for name in ("webhook_closed", "webhook_open", "changes_closed")
@@ -313,6 +339,51 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _wrk_part(args: argparse.Namespace, web: str, bare_url: str, businesses: Sequence[int]) -> dict[str, Any]:
+    reason = wrk_missing_reason()
+    if reason is not None or args.wrk_s <= 0:
+        return {"skipped": reason or "--wrk-s 0"}
+    n = args.wrk_requests
+    hooks = webhook_requests(n, businesses, "wrk")
+    port = free_port()
+    fastapi = start_bare(port, "bench.receiver:minimal_fastapi")
+    try:
+        opts = {"threads": 2, "connections": 16, "duration_s": args.wrk_s}
+        return {
+            "raw_asgi": run_wrk(bare_url, hooks, **opts),
+            "fastapi": run_wrk(f"http://127.0.0.1:{port}", hooks, **opts),
+            "changes": run_wrk(web, changes_requests(n, 1, businesses), **opts),
+            "webhooks": run_wrk(web, hooks, **opts),
+            "options": opts,
+        }
+    finally:
+        fastapi.terminate()
+        fastapi.wait(timeout=10)
+
+
+def _wrk_rows(part: dict[str, Any]) -> list[dict[str, Any]]:
+    if "skipped" in part:
+        return [row("wrk: raw ASGI / FastAPI / menusync", f"skipped: {part['skipped']}")]
+    fastapi = part["fastapi"]["per_s"]
+    out = []
+    for name, label in (
+        ("raw_asgi", "raw ASGI 202"),
+        ("fastapi", "minimal FastAPI 202"),
+        ("changes", "menusync /v1/changes, 1 change"),
+        ("webhooks", "menusync signed webhooks, 1 change"),
+    ):
+        r = part[name]
+        wrapped = " (list ran out: some repeats)" if r["wrapped"] else ""
+        value = f"{r['per_s']:,.0f}; {r['p50_ms']} / {r['p99_ms']}{wrapped}"
+        out.append(row(f"wrk {label}: req/s; p50 / p99 (ms)", value))
+    for name in ("changes", "webhooks"):
+        ratio = part[name]["per_s"] / fastapi
+        out.append(row(f"wrk menusync {name} / minimal FastAPI", round(ratio, 3), ">= 0.5", ratio >= 0.5))
+    non_2xx = {name: part[name]["non_2xx"] for name in ("raw_asgi", "fastapi", "changes", "webhooks")}
+    out.append(row("wrk non-2xx answers", str(non_2xx)))
+    return out
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.receiver", description="Receiver benchmark.")
     p.add_argument("--requests", type=int, default=5_000)
@@ -328,6 +399,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--open-s", type=float, default=10.0)
     p.add_argument("--api-requests", type=int, default=300)
     p.add_argument("--api-concurrency", type=int, default=4)
+    p.add_argument("--wrk-s", type=float, default=10.0, help="seconds of each wrk run (0: skip them)")
+    p.add_argument("--wrk-requests", type=int, default=30_000, help="unique requests prepared for each wrk run")
     return p.parse_args(argv)
 
 
