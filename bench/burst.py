@@ -26,6 +26,7 @@ from bench.common import (
     PRODUCTION_TIMINGS,
     BenchStack,
     RssSampler,
+    bench_main,
     call_summary,
     change_to_write_latencies,
     flush_rounds,
@@ -36,7 +37,6 @@ from bench.common import (
     percentile,
     pid_of,
     row,
-    save_result,
     write_to_publish_latencies,
 )
 from devstack.stack import bench_business_ids, bench_items, bench_stores
@@ -265,12 +265,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    result = run(args)
-    path = save_result(args.name, result)
-    for r in result["rows"]:
-        print(f"{r['name']}: {r['value']}  {r.get('target') or ''}")
-    print(f"written {path}")
+    bench_main(parse_args(argv), run)
 
 
 if __name__ == "__main__":

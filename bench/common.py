@@ -8,6 +8,7 @@ and deletes every Redis key under its prefix afterwards. Results are JSON under 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
@@ -398,6 +399,13 @@ def change_to_write_latencies(
     measured to the write of the value that replaced it when that value is the same, and otherwise
     dropped (a superseded change has no write of its own).
     """
+    return [latency for _, latency in change_to_write_pairs(changes, calls)]
+
+
+def change_to_write_pairs(
+    changes: Sequence[tuple[float, int, tuple[int, int], int, bool]], calls: Sequence[dict[str, Any]]
+) -> list[tuple[float, float]]:
+    """(sent at, seconds to its write) of each change :func:`change_to_write_latencies` measures."""
     index: dict[tuple[int, tuple[int, int] | None, int, bool], list[float]] = {}
     for c in calls:
         if not (is_write(c) and ok(c)):
@@ -406,7 +414,7 @@ def change_to_write_latencies(
             index.setdefault((int(c["business_id"]), store, item, value), []).append(float(c["ts"]))
     for times in index.values():
         times.sort()
-    out: list[float] = []
+    out: list[tuple[float, float]] = []
     import bisect
 
     for sent, business, store, item, value in changes:
@@ -415,7 +423,7 @@ def change_to_write_latencies(
             continue
         j = bisect.bisect_left(found, sent)
         if j < len(found):
-            out.append(found[j] - sent)
+            out.append((sent, found[j] - sent))
     return out
 
 
@@ -686,6 +694,15 @@ def row(name: str, value: Any, target: str | None = None, met: bool | None = Non
 def timed() -> Iterator[Callable[[], float]]:
     started = time.perf_counter()
     yield lambda: time.perf_counter() - started
+
+
+def bench_main(args: argparse.Namespace, run: Callable[[argparse.Namespace], dict[str, Any]]) -> None:
+    """A benchmark's ``main``: run it, save the result under ``args.name``, print its rows."""
+    result = run(args)
+    path = save_result(args.name, result)
+    for r in result["rows"]:
+        print(f"{r['name']}: {r['value']}  {r.get('target') or ''}")
+    print(f"written {path}")
 
 
 def paced(schedule: Sequence[tuple[float, Any]], send: Callable[[Any], object]) -> list[float]:

@@ -34,6 +34,7 @@ from typing import Any
 from bench.common import (
     PRODUCTION_TIMINGS,
     BenchStack,
+    bench_main,
     enable_targets,
     is_publish,
     is_write,
@@ -41,7 +42,6 @@ from bench.common import (
     percentile,
     read_share,
     row,
-    save_result,
 )
 from devstack.sandbox.testing import SandboxAdmin
 from devstack.stack import SCHEDULER_ARGV, ServiceProcess, bench_business_ids, bench_items, bench_stores
@@ -548,12 +548,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    result = run(args)
-    path = save_result(args.name, result)
-    for r in result["rows"]:
-        print(f"{r['name']}: {r['value']}  {r.get('target') or ''}")
-    print(f"written {path}")
+    bench_main(parse_args(argv), run)
 
 
 if __name__ == "__main__":

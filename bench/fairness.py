@@ -22,11 +22,11 @@ from typing import Any
 from bench.common import (
     PRODUCTION_TIMINGS,
     BenchStack,
+    bench_main,
     call_summary,
-    change_to_write_latencies,
+    change_to_write_pairs,
     percentile,
     row,
-    save_result,
 )
 from devstack.stack import bench_business_ids, bench_items, bench_stores
 
@@ -85,7 +85,7 @@ def wait_drained(stack: BenchStack, businesses: list[int], timeout: float) -> fl
     r = stack.redis()
     try:
         while True:
-            pipe = r.pipeline(transaction=False)
+            pipe = r.pipeline(transaction=True)  # one snapshot: no business drains between two reads
             for b in businesses:
                 pipe.zcard(stack.k("pending", b))
                 pipe.exists(stack.k("lease", b))
@@ -185,10 +185,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sender.join()
         stack.wait_settled(args.timeout)
         calls_b = stack.calls()
-        lat = change_to_write_latencies(sender.sent, calls_b)
-        by_time = [
-            (round(sent - burst_at, 3), round(found, 3)) for sent, found in _latencies_by_time(sender.sent, calls_b)
-        ]
+        pairs = change_to_write_pairs(sender.sent, calls_b)
+        lat = [found for _, found in pairs]
+        by_time = [(round(sent - burst_at, 3), round(found, 3)) for sent, found in pairs]
         during = [found for t, found in by_time if 0 <= t <= drain_b]
         raw["together"] = {
             "record_s": round(record_b, 2),
@@ -233,18 +232,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _latencies_by_time(
-    sent: list[tuple[float, int, tuple[int, int], int, bool]], calls: list[dict[str, Any]]
-) -> list[tuple[float, float]]:
-    """(sent at, change -> write) of each quiet change that has a write."""
-    out = []
-    for change in sent:
-        found = change_to_write_latencies([change], calls)
-        if found:
-            out.append((change[0], found[0]))
-    return out
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.fairness", description=__doc__.split("\n\n")[0])
     p.add_argument("--noisy", type=int, default=50)
@@ -261,12 +248,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    result = run(args)
-    path = save_result(args.name, result)
-    for r in result["rows"]:
-        print(f"{r['name']}: {r['value']}  {r.get('target') or ''}")
-    print(f"written {path}")
+    bench_main(parse_args(argv), run)
 
 
 if __name__ == "__main__":
