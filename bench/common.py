@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from config.redis import connect, delete_prefix
+from config.redis import Keys, connect, delete_prefix
 from devstack.embedded_redis import EmbeddedRedis, ensure_redis
 from devstack.sandbox.seed import default_credentials
 from devstack.sandbox.testing import SandboxProcess
@@ -250,8 +250,10 @@ class BenchStack:
     def redis(self) -> Any:
         return connect(self.redis_url)
 
-    def k(self, *parts: object) -> str:
-        return ":".join([self.prefix, *(str(p) for p in parts)])
+    @property
+    def k(self) -> Keys:
+        """The stack's key names (``config.redis.Keys`` under its prefix)."""
+        return Keys(self.prefix)
 
     def unsettled(self, businesses: Iterable[int] | None = None) -> list[int]:
         """Businesses with pending targets, a scheduled flush, a pending publish or a held lease."""
@@ -260,10 +262,10 @@ class BenchStack:
             ids = list(businesses if businesses is not None else self.businesses)
             pipe = r.pipeline(transaction=False)
             for b in ids:
-                pipe.zcard(self.k("pending", b))
-                pipe.exists(self.k("flush", "scheduled", b))
-                pipe.exists(self.k("publish", b))
-                pipe.exists(self.k("lease", b))
+                pipe.zcard(self.k.business(b, "pending"))
+                pipe.exists(self.k.business(b, "flush", "scheduled"))
+                pipe.exists(self.k.business(b, "publish"))
+                pipe.exists(self.k.business(b, "lease"))
             replies = pipe.execute()
         finally:
             r.close()

@@ -496,10 +496,10 @@ class Demo:
         consumed = bool(groups) and all(g["pending"] == 0 and g["last-delivered-id"] == last_id for g in groups)
         return (
             consumed
-            and r.zcard(k("pending", BUSINESS)) == 0
-            and not r.exists(k("publish", BUSINESS))
-            and not r.exists(k("lease", BUSINESS))
-            and not r.exists(k("flush", "scheduled", BUSINESS))
+            and r.zcard(k.business(BUSINESS, "pending")) == 0
+            and not r.exists(k.business(BUSINESS, "publish"))
+            and not r.exists(k.business(BUSINESS, "lease"))
+            and not r.exists(k.business(BUSINESS, "flush", "scheduled"))
         )
 
     def wait_settled(self, timeout_s: float = 120.0) -> bool:
@@ -508,8 +508,10 @@ class Demo:
             while time.monotonic() < deadline:
                 if self.settled():
                     return True
-                pending = self.r.zcard(self.keys("pending", BUSINESS))
-                publishing = "publish pending" if self.r.exists(self.keys("publish", BUSINESS)) else "no publish due"
+                pending = self.r.zcard(self.keys.business(BUSINESS, "pending"))
+                publishing = (
+                    "publish pending" if self.r.exists(self.keys.business(BUSINESS, "publish")) else "no publish due"
+                )
                 calls = len(self.calls())
                 status.update(
                     f"waiting for the pipeline to settle: {pending} target(s) pending, {publishing}, "
@@ -590,8 +592,8 @@ class Demo:
         return total
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        ids = self.r.zrevrange(self.keys("dlq", "index"), 0, -1)
-        raws = self.r.mget([self.keys("dlq", "item", i) for i in ids]) if ids else []
+        ids = self.r.zrevrange(self.keys.group("dlq", "index"), 0, -1)
+        raws = self.r.mget([self.keys.group("dlq", "item", i) for i in ids]) if ids else []
         return [json.loads(raw) for raw in raws if raw]
 
     # -- the whole run ---------------------------------------------------------------------------
@@ -735,7 +737,7 @@ class Demo:
         writes = [x for x in all_calls if x["method"] in ("PATCH", "POST") and not x["path"].endswith("/publish")]
         publishes = [x for x in all_calls if x["path"].endswith("/publish")]
         faults = [x for x in all_calls if x.get("fault") == "downstream"]
-        stats = {k: int(v) for k, v in self.r.hgetall(self.keys("stats", BUSINESS)).items()}
+        stats = {k: int(v) for k, v in self.r.hgetall(self.keys.business(BUSINESS, "stats")).items()}
         table = Table(title=f"lunch service summary ({elapsed_s:.0f} s)", show_header=False)
         table.add_column("what")
         table.add_column("value")

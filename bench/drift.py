@@ -208,7 +208,7 @@ def wait_for_readbacks(stack: BenchStack, businesses: Sequence[int], after_ms: i
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:
-            done = [int(r.hget(stack.k("reconcile", "last", b), "at_ms") or 0) > after_ms for b in businesses]
+            done = [int(r.hget(stack.k.business(b, "reconcile", "last"), "at_ms") or 0) > after_ms for b in businesses]
             if all(done):
                 return True
             time.sleep(0.1)
@@ -379,7 +379,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         scheduler.terminate()
         stack.services.remove(scheduler)
         r = stack.redis()
-        r.delete(stack.k("reconcile", "due"))  # the 900 s schedule of (a) would keep each business's place
+        for shard in stack.k.shards():
+            r.delete(
+                stack.k.shard(shard, "reconcile", "due")
+            )  # the 900 s schedule of (a) would keep each business's place
         r.close()
         b_env = {**stack.env, "MENUSYNC_RECONCILE_INTERVAL_S": str(args.interval_s)}
         scheduler_b = ServiceProcess(SCHEDULER_ARGV, b_env, log_path=stack.workdir / "scheduler-b.log").start()
@@ -403,7 +406,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         share_b = read_share(calls_b)
         raw["b"] = {"window_s": round(b_to - b_from, 1), "calls": share_b}
         r = stack.redis()
-        dead = int(r.zcard(stack.k("dlq", "index")) or 0)
+        dead = int(r.zcard(stack.k.group("dlq", "index")) or 0)
         r.close()
 
     samples_a = [s for b in states for s in b.samples_a]

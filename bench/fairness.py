@@ -87,8 +87,8 @@ def wait_drained(stack: BenchStack, businesses: list[int], timeout: float) -> fl
         while True:
             pipe = r.pipeline(transaction=True)  # one snapshot: no business drains between two reads
             for b in businesses:
-                pipe.zcard(stack.k("pending", b))
-                pipe.exists(stack.k("lease", b))
+                pipe.zcard(stack.k.business(b, "pending"))
+                pipe.exists(stack.k.business(b, "lease"))
             if not any(pipe.execute()):
                 return time.monotonic() - started
             if time.monotonic() - started > timeout:

@@ -132,7 +132,7 @@ def run_kill(args: argparse.Namespace) -> dict[str, Any]:
             victim.kill()
             killed = time.time()
             probe_client = stack.redis()
-            remaining.append(int(probe_client.pttl(stack.k("lease", business))))
+            remaining.append(int(probe_client.pttl(stack.k.business(business, "lease"))))
             probe_client.close()
             after = wait_for(lambda: writes_since(killed + 0.05), timeout=60, what="a write after the kill")  # noqa: B023
             delays.append(after[0] - killed)
@@ -359,7 +359,7 @@ def run_outage(args: argparse.Namespace) -> dict[str, Any]:
         stack.wait_settled(120)
         calls = sandbox.calls()
         r = stack.redis()
-        dead = int(r.zcard(stack.k("dlq", "index")))
+        dead = int(r.zcard(stack.k.group("dlq", "index")))
         r.close()
     steady = [c for c in calls if c["method"] == "PATCH" and down_at + 10 <= c["ts"] < up_at]
     minutes = max(1e-9, (up_at - down_at - 10) / 60)

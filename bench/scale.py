@@ -71,7 +71,7 @@ def _age(rt: Any, businesses: list[int], by_ms: int) -> None:
     pipe = r.pipeline(transaction=False)
     for b, targets in zip(businesses, members, strict=True):
         pipe.zadd(rt.ledger.pending_key(b), dict.fromkeys(targets, old), xx=True)
-        pipe.zadd(rt.keys.attention("pending"), {str(b): old})
+        pipe.zadd(rt.keys.attention_of(b, "pending"), {str(b): old})
         pipe.delete(rt.keys.flush_scheduled(b))
     pipe.execute()
 
@@ -121,7 +121,8 @@ def _size(rt: Any, n: int, args: argparse.Namespace) -> dict[str, Any]:
         commands_due = sum(_delta(before, _commands(r)).values())
         assert counts["nudged"] == due, (counts, due)
         r.delete(*[rt.keys.flush_scheduled(b) for b in chosen])
-        r.zrem(rt.keys.attention("pending"), *[str(b) for b in chosen])  # their flush is on its way
+        for b in chosen:  # their flush is on its way
+            r.zrem(rt.keys.attention_of(b, "pending"), str(b))
     scan = businesses if n <= args.scan_max else businesses[: args.scan_max]
     started = time.perf_counter()
     _full_scan(rt, scan)

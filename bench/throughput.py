@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
         started = time.perf_counter()
         submit_s = _in_threads(changes, args.threads, lambda c: submit_changes([c], source="bench"))
-        pending_keys = [stack.k("pending", b) for b in businesses]
+        pending_keys = [stack.k.business(b, "pending") for b in businesses]
         while True:
             pipe = r.pipeline(transaction=False)
             for key in pending_keys:

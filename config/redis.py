@@ -6,15 +6,19 @@ deployments (or test runs) can share one Redis and each cleans up only its own.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel
 
 from config.settings import Settings, SettingsError, mask_url
 
 SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
 
 
 class RedisUrlError(SettingsError):
@@ -35,8 +39,60 @@ class SentinelUrl:
     password: str | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class ClusterUrl:
+    """``redis+cluster://[:password@]host:port[,host:port]``, parsed: a Redis Cluster's seed nodes."""
+
+    nodes: tuple[tuple[str, int], ...]
+    password: str | None = field(default=None, repr=False)
+
+
 def is_sentinel_url(url: str) -> bool:
     return url.split("://", 1)[0].lower() == SENTINEL_SCHEME
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.split("://", 1)[0].lower() == CLUSTER_SCHEME
+
+
+def _hosts(entries: str, what: str, bad: Any) -> tuple[tuple[str, int], ...]:
+    hosts: list[tuple[str, int]] = []
+    for entry in entries.split(","):
+        host, colon, port = entry.strip().rpartition(":")
+        if not colon or not host:
+            raise bad(f"{what} address {entry.strip()!r} must read host:port")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise bad(f"{what} address {entry.strip()!r} has no valid port")
+        hosts.append((host.strip("[]"), int(port)))
+    return tuple(hosts)
+
+
+def _password(userinfo: str, at: str, bad: Any) -> str | None:
+    if not at:
+        return None
+    _, colon, secret = userinfo.partition(":")
+    if not colon or not secret:
+        raise bad("the credentials must read :password@")
+    return unquote(secret)
+
+
+def parse_cluster_url(url: str) -> ClusterUrl:
+    """Parse a ``redis+cluster://`` URL; :class:`RedisUrlError` names what is wrong."""
+    shown = mask_url(url)
+
+    def bad(problem: str) -> RedisUrlError:
+        return RedisUrlError(f"invalid Redis URL {shown}: {problem}")
+
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != CLUSTER_SCHEME:
+        raise bad(f"the scheme must be {CLUSTER_SCHEME}://")
+    parts = urlsplit(f"x://{rest}")
+    if parts.query or parts.fragment:
+        raise bad("query strings and fragments are not supported")
+    if parts.path.strip("/") not in ("", "0"):
+        raise bad("a Redis Cluster has only database 0")
+    userinfo, at, hostinfo = parts.netloc.rpartition("@")
+    return ClusterUrl(nodes=_hosts(hostinfo, "cluster node", bad), password=_password(userinfo, at, bad))
 
 
 def parse_sentinel_url(url: str) -> SentinelUrl:
@@ -53,20 +109,8 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     if parts.query or parts.fragment:
         raise bad("query strings and fragments are not supported")
     userinfo, at, hostinfo = parts.netloc.rpartition("@")
-    password: str | None = None
-    if at:
-        _, colon, secret = userinfo.partition(":")
-        if not colon or not secret:
-            raise bad("the credentials must read :password@")
-        password = unquote(secret)
-    sentinels: list[tuple[str, int]] = []
-    for entry in hostinfo.split(","):
-        host, colon, port = entry.strip().rpartition(":")
-        if not colon or not host:
-            raise bad(f"sentinel address {entry.strip()!r} must read host:port")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise bad(f"sentinel address {entry.strip()!r} has no valid port")
-        sentinels.append((host.strip("[]"), int(port)))
+    password = _password(userinfo, at, bad)
+    sentinels = _hosts(hostinfo, "sentinel", bad)
     path = [p for p in parts.path.split("/") if p]
     if not path:
         raise bad("the service name is missing (.../service_name[/db])")
@@ -77,13 +121,15 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
         if not path[1].isdigit():
             raise bad(f"the database {path[1]!r} is not a number")
         db = int(path[1])
-    return SentinelUrl(sentinels=tuple(sentinels), service=unquote(path[0]), db=db, password=password)
+    return SentinelUrl(sentinels=sentinels, service=unquote(path[0]), db=db, password=password)
 
 
 def connect(url: str, *, decode_responses: bool = True) -> redis.Redis:
     """A client with a short connect timeout (hiredis parses when installed); decoded replies by default.
 
-    A ``redis+sentinel://`` URL gives a client on the master the sentinels name: after a failover
+    A ``redis+cluster://`` URL gives a :class:`redis.cluster.RedisCluster` (typed as a client: the
+    commands menusync uses are the same; every script and transaction stays in one slot, see
+    :class:`Keys`). A ``redis+sentinel://`` URL gives a client on the master the sentinels name: after a failover
     its connections find the new master on their next connection error, and a write refused by
     a demoted master (``READONLY``) comes back as a ``ConnectionError`` after disconnecting.
     """
@@ -92,6 +138,15 @@ def connect(url: str, *, decode_responses: bool = True) -> redis.Redis:
         "socket_connect_timeout": 2,
         "health_check_interval": 30,
     }
+    if is_cluster_url(url):
+        seeds = parse_cluster_url(url)
+        cluster: Any = RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in seeds.nodes],
+            password=seeds.password,
+            decode_responses=decode_responses,
+            socket_connect_timeout=2,
+        )
+        return cast(redis.Redis, cluster)
     if not is_sentinel_url(url):
         return redis.Redis.from_url(url, **options)
     target = parse_sentinel_url(url)
@@ -102,11 +157,32 @@ def connect(url: str, *, decode_responses: bool = True) -> redis.Redis:
     return client
 
 
-class Keys:
-    """Key names under one prefix: ``Keys("menusync")("pending", 398) == "menusync:pending:398"``.
+#: How many hash-tag shards the per-business state is spread over (see :class:`Keys`). A constant:
+#: changing it moves every business's keys (``menusync migrate-keys`` re-homes them).
+STATE_SHARDS = 64
 
-    Keys that several modules share have a method here, so that each name is spelled once
-    (``Keys("menusync").flush_scheduled(398) == "menusync:flush:scheduled:398"``).
+
+def shard_of(business_id: int) -> int:
+    """The state shard of a business: a stable hash, so ids that share a pattern still spread."""
+    return zlib.crc32(str(business_id).encode()) % STATE_SHARDS
+
+
+class Keys:
+    """Key names under one prefix, laid out so that every Lua script touches one Redis Cluster slot.
+
+    - Per-business state carries its business's **shard** as a hash tag, last the business id:
+      ``Keys("menusync").business(398, "pending") == "menusync:{S}:pending:398"`` with
+      ``S = shard_of(398)``. A business never spans shards, and the indexes a shard's scripts
+      update with that state live in the same slot: ``Keys.shard(S, "attention", "pending")``, the
+      shard's version counter ``seq`` and its ``businesses`` set. That is why the tag is the shard,
+      not the business: the record script files a business in the sweeper's index in the same
+      atomic step as its state.
+    - Keys one script or transaction touches together but that belong to no business share a
+      **group** tag: ``Keys.group("dlq", "index") == "menusync:{dlq}:index"`` (dead letters,
+      timers, mappings).
+    - Everything else is a plain single key: ``Keys("menusync")("dedupe", "pos", "e1")``.
+
+    Keys that several modules share have a method here, so that each name is spelled once.
     """
 
     def __init__(self, prefix: str) -> None:
@@ -115,35 +191,69 @@ class Keys:
     def __call__(self, *parts: object) -> str:
         return ":".join([self.prefix, *(str(p) for p in parts)])
 
+    def business(self, business_id: int, *parts: object) -> str:
+        """A per-business state key: ``<prefix>:{shard}:<parts>:<business_id>``."""
+        return self(f"{{{shard_of(business_id)}}}", *parts, business_id)
+
+    def shard(self, shard: int, *parts: object) -> str:
+        """A key of one state shard (``0 <= shard < STATE_SHARDS``): ``<prefix>:{shard}:<parts>``."""
+        return self(f"{{{shard}}}", *parts)
+
+    def group(self, tag: str, *parts: object) -> str:
+        """A key of a group touched together: ``<prefix>:{tag}:<parts>``."""
+        return self(f"{{{tag}}}", *parts)
+
+    @staticmethod
+    def shard_of(business_id: int) -> int:
+        return shard_of(business_id)
+
+    @staticmethod
+    def shards() -> range:
+        return range(STATE_SHARDS)
+
+    def seq(self, business_id: int) -> str:
+        """The version counter of the business's shard (versions order per target, hence per shard)."""
+        return self.shard(shard_of(business_id), "seq")
+
+    def businesses(self, shard: int) -> str:
+        """The set of business ids of one shard that ever recorded a change."""
+        return self.shard(shard, "businesses")
+
+    def businesses_of(self, business_id: int) -> str:
+        return self.businesses(shard_of(business_id))
+
     def flush_scheduled(self, business_id: int) -> str:
         """Set while one flush message of the business is pending (its value: when it is due)."""
-        return self("flush", "scheduled", business_id)
+        return self.business(business_id, "flush", "scheduled")
 
     def flush_dirty(self, business_id: int) -> str:
         """Set by a nudge: the running flush looks again before it lets go of its lease."""
-        return self("flush", "dirty", business_id)
+        return self.business(business_id, "flush", "dirty")
 
     def publish_state(self, business_id: int) -> str:
-        return self("publish", business_id)
+        return self.business(business_id, "publish")
 
     def publish_stores(self, business_id: int) -> str:
-        return self("publish", "stores", business_id)
+        return self.business(business_id, "publish", "stores")
 
     def publish_generation(self, business_id: int) -> str:
-        return self("publish", "generation", business_id)
+        return self.business(business_id, "publish", "generation")
 
     def publish_last(self, business_id: int) -> str:
-        return self("publish", "last", business_id)
+        return self.business(business_id, "publish", "last")
 
     def reconcile_last(self, business_id: int) -> str:
-        return self("reconcile", "last", business_id)
+        return self.business(business_id, "reconcile", "last")
 
     def credentials_generation(self) -> str:
         return self("credentials", "generation")
 
-    def attention(self, kind: str) -> str:
-        """The sweeper's index of businesses by when ``kind`` (pending, suspect, publish) is next due."""
-        return self("attention", kind)
+    def attention(self, kind: str, shard: int) -> str:
+        """A shard's sweeper index of businesses by when ``kind`` (pending, suspect, publish) is next due."""
+        return self.shard(shard, "attention", kind)
+
+    def attention_of(self, business_id: int, kind: str) -> str:
+        return self.attention(kind, shard_of(business_id))
 
     def __repr__(self) -> str:
         return f"Keys({self.prefix!r})"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Settings holding URLs whose password is masked in reprs, banners and headers.
@@ -62,14 +62,20 @@ def _csv_secrets(value: SecretStr | str | None) -> list[SecretStr]:
     return [SecretStr(part.strip()) for part in text.split(",") if part.strip()]
 
 
+_DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
 class Settings(BaseSettings):
     """Process-wide settings. Build with :func:`get_settings` (cached) or directly in tests."""
 
     model_config = SettingsConfigDict(env_prefix="MENUSYNC_", extra="ignore")
 
     # Connections
-    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL", "MENUSYNC_REDIS_URL"))
+    redis_url: str = Field(_DEFAULT_REDIS_URL, validation_alias=AliasChoices("REDIS_URL", "MENUSYNC_REDIS_URL"))
     broker_url: str | None = Field(None, validation_alias=AliasChoices("BROKER_URL", "MENUSYNC_BROKER_URL"))
+    redis_cluster_nodes: str | None = None
+    """``host:port[,host:port]`` of a Redis Cluster for the state (the same as
+    ``REDIS_URL=redis+cluster://...``); the messages then need ``BROKER_URL=amqp://...``."""
     prefix: str = "menusync"
     """Prefix of every Redis key menusync writes (ledger, leases, debounce, broker namespace)."""
     redis_min_replicas_ack: int = Field(0, ge=0)
@@ -195,6 +201,27 @@ class Settings(BaseSettings):
         if value and is_sentinel_url(value):
             parse_sentinel_url(value)
         return value
+
+    @model_validator(mode="after")
+    def _cluster_needs_rabbitmq(self) -> Settings:
+        """Redis Cluster holds the state only: Dramatiq's Redis broker cannot run on a cluster (its
+        scripts derive every key from one namespace), so the messages must go through RabbitMQ."""
+        from config.redis import CLUSTER_SCHEME, is_cluster_url, parse_cluster_url
+
+        if self.redis_cluster_nodes:
+            if not is_cluster_url(self.redis_url) and self.redis_url != _DEFAULT_REDIS_URL:
+                raise ValueError("set either REDIS_URL or MENUSYNC_REDIS_CLUSTER_NODES, not both")
+            self.redis_url = f"{CLUSTER_SCHEME}://{self.redis_cluster_nodes}"
+        if is_cluster_url(self.redis_url):
+            parse_cluster_url(self.redis_url)
+            if not self.effective_broker_url.startswith(("amqp://", "amqps://")):
+                raise ValueError(
+                    "REDIS_URL names a Redis Cluster, which holds menusync's state but cannot carry "
+                    "Dramatiq's Redis broker: set BROKER_URL=amqp://... (RabbitMQ)"
+                )
+            if self.redis_min_replicas_ack:
+                raise ValueError("MENUSYNC_REDIS_MIN_REPLICAS_ACK is for a Sentinel-managed Redis, not a cluster")
+        return self
 
     @property
     def effective_broker_url(self) -> str:

@@ -147,20 +147,20 @@ class Mappings:
         self.keys = keys
 
     def entity_key(self, source: str) -> str:
-        return self.keys("map", "entity", source)
+        return self.keys.group("map", "entity", source)
 
     def location_key(self, source: str) -> str:
-        return self.keys("map", "location", source)
+        return self.keys.group("map", "location", source)
 
     def sku_key(self, business_id: int) -> str:
-        return self.keys("map", "sku", business_id)
+        return self.keys.group("map", "sku", business_id)
 
     def sku_manual_key(self, business_id: int) -> str:
-        return self.keys("map", "sku-manual", business_id)
+        return self.keys.group("map", "sku-manual", business_id)
 
     @property
     def sku_businesses_key(self) -> str:
-        return self.keys("map", "sku-businesses")
+        return self.keys.group("map", "sku-businesses")
 
     # reads
 
@@ -194,7 +194,7 @@ class Mappings:
     def iter_mappings(self) -> Iterator[tuple[str, str, str, str]]:
         """(kind, source, pos_id, JSON value) of every stored mapping (for ``mappings list``)."""
         for kind in ("entity", "location"):
-            prefix = self.keys("map", kind, "")
+            prefix = self.keys.group("map", kind, "")
             for key in sorted(self.client.scan_iter(match=f"{prefix}*", count=500)):
                 source = str(key)[len(prefix) :]
                 for pos_id, value in sorted(self.client.hgetall(key).items()):
@@ -243,7 +243,7 @@ class Mappings:
     def replace_sku_index(self, business_id: int, index: Mapping[str, Sequence[tuple[str, int]]]) -> int:
         """Atomically replace the synced SKU index of a business. Answers the number of SKUs."""
         key = self.sku_key(business_id)
-        tmp = self.keys("map", "sku-tmp", business_id)
+        tmp = self.keys.group("map", "sku-tmp", business_id)
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(tmp)
         if index:

@@ -51,9 +51,9 @@ class Timers:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
-        self.due_key = keys("timers", "due")
-        self.processing_key = keys("timers", "processing")
-        self.data_key = keys("timers", "data")
+        self.due_key = keys.group("timers", "due")
+        self.processing_key = keys.group("timers", "processing")
+        self.data_key = keys.group("timers", "data")
 
     def __repr__(self) -> str:
         return f"Timers({self.keys!r})"

@@ -92,7 +92,7 @@ def test_the_guard_sees_imports_inside_functions() -> None:
 
 def _script_calls(tree: ast.Module) -> Iterator[ast.Call]:
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _call_name(node) == "script":
+        if isinstance(node, ast.Call) and _call_name(node) in ("script", "run_scripts"):
             yield node
 
 

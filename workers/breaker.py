@@ -41,7 +41,7 @@ class Breaker:
     ) -> None:
         self.r = client
         self.business_id = business_id
-        self.key = keys("breaker", business_id)
+        self.key = keys.business(business_id, "breaker")
         self.threshold = threshold
         self.open_ms = open_ms
         self.max_open_ms = max(open_ms, max_open_ms if max_open_ms is not None else open_ms * 32)

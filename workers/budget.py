@@ -18,7 +18,7 @@ class RateBudget:
         if per_minute <= 0:
             raise ValueError("rate per minute must be positive")
         self.r = client
-        self.key = keys("budget", business_id)
+        self.key = keys.business(business_id, "budget")
         self.interval_ms = 60_000 / per_minute
         self.burst = max(1, burst)
 

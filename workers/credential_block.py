@@ -11,4 +11,4 @@ if TYPE_CHECKING:
 
 
 def auth_block_key(rt: Runtime, business_id: int) -> str:
-    return rt.keys("credential", "blocked", business_id)
+    return rt.keys.business(business_id, "credential", "blocked")

@@ -114,33 +114,37 @@ class DeadLetterStore:
     def add(self, record: DeadLetter) -> DeadLetter:
         record = record.model_copy(update={"reason": scrub(record.reason)})
         pipe = self.r.pipeline(transaction=True)
-        pipe.set(self.k("dlq", "item", record.id), record.model_dump_json())
-        pipe.zadd(self.k("dlq", "index"), {record.id: record.last_failure_ms})
-        pipe.hincrby(self.k("dlq", "codes"), record.error_code, 1)
+        pipe.set(self.k.group("dlq", "item", record.id), record.model_dump_json())
+        pipe.zadd(self.k.group("dlq", "index"), {record.id: record.last_failure_ms})
+        pipe.hincrby(self.k.group("dlq", "codes"), record.error_code, 1)
         if record.business_id is not None:
-            pipe.zadd(self.k("dlq", "business", record.business_id), {record.id: record.last_failure_ms})
-            pipe.hincrby(self.k("dlq", "codes", record.business_id), record.error_code, 1)
+            pipe.zadd(self.k.group("dlq", "business", record.business_id), {record.id: record.last_failure_ms})
+            pipe.hincrby(self.k.group("dlq", "codes", record.business_id), record.error_code, 1)
         pipe.execute()
         return record
 
     def get(self, dead_letter_id: str) -> DeadLetter | None:
-        raw = self.r.get(self.k("dlq", "item", dead_letter_id))
+        raw = self.r.get(self.k.group("dlq", "item", dead_letter_id))
         return DeadLetter.model_validate(json.loads(raw)) if raw else None
 
+    def _index(self, business_id: int | None) -> str:
+        """The time index of one business's dead letters, or of all of them."""
+        return self.k.group("dlq", "business", business_id) if business_id is not None else self.k.group("dlq", "index")
+
     def list(self, business_id: int | None = None, limit: int = 100) -> list[DeadLetter]:
-        index = self.k("dlq", "business", business_id) if business_id is not None else self.k("dlq", "index")
+        index = self._index(business_id)
         ids = self.r.zrevrange(index, 0, limit - 1)
         if not ids:
             return []
-        raws = self.r.mget([self.k("dlq", "item", i) for i in ids])
+        raws = self.r.mget([self.k.group("dlq", "item", i) for i in ids])
         return [DeadLetter.model_validate(json.loads(raw)) for raw in raws if raw]
 
     def count(self, business_id: int | None = None) -> int:
-        index = self.k("dlq", "business", business_id) if business_id is not None else self.k("dlq", "index")
+        index = self._index(business_id)
         return int(self.r.zcard(index))
 
     def counts_by_code(self, business_id: int | None = None) -> dict[str, int]:
-        key = self.k("dlq", "codes", business_id) if business_id is not None else self.k("dlq", "codes")
+        key = self.k.group("dlq", "codes", business_id) if business_id is not None else self.k.group("dlq", "codes")
         return {code: int(n) for code, n in self.r.hgetall(key).items() if int(n) > 0}
 
     def drop(self, dead_letter_id: str) -> bool:
@@ -152,12 +156,12 @@ class DeadLetterStore:
         """Remove open records last failed before ``cutoff_ms`` (the retention period); answers how many.
 
         Their targets stay set aside in the ledger until a newer change arrives, as after ``drop``."""
-        ids = self.r.zrangebyscore(self.k("dlq", "index"), "-inf", cutoff_ms, start=0, num=limit)
+        ids = self.r.zrangebyscore(self.k.group("dlq", "index"), "-inf", cutoff_ms, start=0, num=limit)
         removed = 0
         for dead_letter_id in ids:
             record = self.get(dead_letter_id)
             if record is None:  # the item is gone: take the id out of the index alone
-                self.r.zrem(self.k("dlq", "index"), dead_letter_id)
+                self.r.zrem(self.k.group("dlq", "index"), dead_letter_id)
                 continue
             removed += self._settle(record, "drop")
         return removed
@@ -169,11 +173,11 @@ class DeadLetterStore:
     def _settle(self, record: DeadLetter, mode: str, keep_s: int = 0) -> bool:
         b = record.business_id
         keys = [
-            self.k("dlq", "item", record.id),
-            self.k("dlq", "index"),
-            self.k("dlq", "codes"),
-            self.k("dlq", "business", b if b is not None else "none"),
-            self.k("dlq", "codes", b if b is not None else "none"),
+            self.k.group("dlq", "item", record.id),
+            self.k.group("dlq", "index"),
+            self.k.group("dlq", "codes"),
+            self.k.group("dlq", "business", b if b is not None else "none"),
+            self.k.group("dlq", "codes", b if b is not None else "none"),
         ]
         args: list[str | int] = [
             record.id,

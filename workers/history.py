@@ -81,11 +81,11 @@ class HistoryEntry:
 
 
 def history_key(keys: Keys, business_id: int) -> str:
-    return keys("history", business_id)
+    return keys.business(business_id, "history")
 
 
 def publishes_key(keys: Keys, business_id: int) -> str:
-    return keys("publishes", business_id)
+    return keys.business(business_id, "publishes")
 
 
 def _int(text: str | None) -> int | None:

@@ -156,10 +156,10 @@ class BusinessLease(Lease):
     """The per-business flush lease, with the dirty flag that makes a nudge while held count."""
 
     def __init__(self, client: Any, keys: Keys, business_id: int, ttl_ms: int) -> None:
-        super().__init__(client, keys("lease", business_id), ttl_ms, kind="flush", business_id=business_id)
+        super().__init__(client, keys.business(business_id, "lease"), ttl_ms, kind="flush", business_id=business_id)
         self.dirty_key = keys.flush_dirty(business_id)
         self.scheduled_key = keys.flush_scheduled(business_id)
-        self.watch_key = keys("flush", "watch", business_id)
+        self.watch_key = keys.business(business_id, "flush", "watch")
 
     def try_release(self) -> bool:
         """Release unless a nudge arrived while held; ``False`` means: flush again (still held)."""

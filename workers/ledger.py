@@ -1,6 +1,7 @@
 """The desired-state ledger: per target, the newest desired value and the version applied.
 
-Layout, per business ``B`` under the key prefix::
+Layout, per business ``B`` under the key prefix and the hash tag of its state shard
+(``config.redis.Keys.business``: ``<prefix>:{S}:desired:B``)::
 
     desired:B   hash target -> value JSON         dver:B   hash target -> desired version
     cid:B       hash target -> change id          aver:B   hash target -> applied version
@@ -88,12 +89,12 @@ class Ledger:
     # -- keys -------------------------------------------------------------
     def _biz_keys(self, business_id: int) -> dict[str, str]:
         return {
-            name: self.k(name, business_id)
+            name: self.k.business(business_id, name)
             for name in ("desired", "dver", "cid", "aver", "pending", "stats", "dead", "nonce")
         }
 
     def pending_key(self, business_id: int) -> str:
-        return self.k("pending", business_id)
+        return self.k.business(business_id, "pending")
 
     # -- writes -----------------------------------------------------------
     def record(
@@ -152,14 +153,14 @@ class Ledger:
                 k["cid"],
                 k["aver"],
                 k["pending"],
-                self.k("seq"),
+                self.k.seq(business_id),
                 k["stats"],
                 k["dead"],
-                self.k("businesses"),
-                self.k("flush", "dirty", business_id),
-                self.k("flush", "scheduled", business_id),
-                self.k("history", business_id),
-                self.k.attention("pending"),
+                self.k.businesses_of(business_id),
+                self.k.business(business_id, "flush", "dirty"),
+                self.k.business(business_id, "flush", "scheduled"),
+                self.k.business(business_id, "history"),
+                self.k.attention_of(business_id, "pending"),
             ]
             *versions, send = record(keys=keys, args=args)
             for i, version in zip(indexes, versions, strict=True):
@@ -196,7 +197,7 @@ class Ledger:
         args: list[Any] = [now_ms(), "1" if new_key else "0", business_id]
         for target_key, version in pairs:
             args += [target_key, version]
-        keys = [k["dver"], k["pending"], k["dead"], k["nonce"], self.k.attention("pending")]
+        keys = [k["dver"], k["pending"], k["dead"], k["nonce"], self.k.attention_of(business_id, "pending")]
         return int(script(self.r, "unblock")(keys=keys, args=args))
 
     def mark_suspect(self, business_id: int, target_keys: Sequence[str], due_ms: int) -> None:
@@ -204,15 +205,15 @@ class Ledger:
         if target_keys:
             # With its entry in the sweeper's suspect index (the earliest due wins), in one MULTI/EXEC.
             pipe = self.r.pipeline(transaction=True)
-            pipe.zadd(self.k("suspect", business_id), dict.fromkeys(target_keys, due_ms), gt=True)
-            pipe.zadd(self.k("attention", "suspect"), {str(business_id): due_ms}, lt=True)
+            pipe.zadd(self.k.business(business_id, "suspect"), dict.fromkeys(target_keys, due_ms), gt=True)
+            pipe.zadd(self.k.attention_of(business_id, "suspect"), {str(business_id): due_ms}, lt=True)
             pipe.execute()
 
     def repend_due_suspects(self, business_id: int) -> int:
         """Put suspects whose time has come back in pending under a new key; returns how many."""
         k = self._biz_keys(business_id)
-        keys = [self.k("suspect", business_id), k["desired"], k["pending"], k["nonce"]]
-        keys += [self.k.attention("pending"), self.k("attention", "suspect")]
+        keys = [self.k.business(business_id, "suspect"), k["desired"], k["pending"], k["nonce"]]
+        keys += [self.k.attention_of(business_id, "pending"), self.k.attention_of(business_id, "suspect")]
         return int(script(self.r, "repend_suspects")(keys=keys, args=[now_ms(), business_id]))
 
     def repend_drift(
@@ -244,14 +245,14 @@ class Ledger:
             k["aver"],
             k["pending"],
             k["nonce"],
-            self.k("drift", business_id),
+            self.k.business(business_id, "drift"),
             k["dead"],
             publish_state_key,
-            self.k("flush", "dirty", business_id),
-            self.k("flush", "scheduled", business_id),
-            publish_stores_key or self.k("publish", "stores", business_id),
-            self.k.attention("pending"),
-            self.k("publish", "generation", business_id),
+            self.k.business(business_id, "flush", "dirty"),
+            self.k.business(business_id, "flush", "scheduled"),
+            publish_stores_key or self.k.business(business_id, "publish", "stores"),
+            self.k.attention_of(business_id, "pending"),
+            self.k.business(business_id, "publish", "generation"),
         ]
         generation = "" if write_generation is None else str(write_generation)
         args: list[Any] = [now_ms(), max_repairs, flag_ttl_ms, window_ms, len(stores_read), business_id, generation]
@@ -292,7 +293,7 @@ class Ledger:
 
     def drift_repairs(self, business_id: int) -> dict[str, int]:
         """Targets repaired after drift: key -> repairs counted at their current version."""
-        raw = self.r.hgetall(self.k("drift", business_id))
+        raw = self.r.hgetall(self.k.business(business_id, "drift"))
         return {key: int(value.split("|")[1]) for key, value in raw.items()}
 
     def pending(self, business_id: int, limit: int = 10_000) -> list[PendingRow]:
@@ -327,8 +328,8 @@ class Ledger:
         """The target's desired (value, version), or ``None`` if never recorded."""
         b = target.business_id
         pipe = self.r.pipeline(transaction=True)  # MULTI/EXEC: value and version of one moment
-        pipe.hget(self.k("desired", b), target.key())
-        pipe.hget(self.k("dver", b), target.key())
+        pipe.hget(self.k.business(b, "desired"), target.key())
+        pipe.hget(self.k.business(b, "dver"), target.key())
         value, version = pipe.execute()
         if value is None or version is None:
             return None
@@ -344,9 +345,9 @@ class Ledger:
         if not keys:
             return {}
         pipe = self.r.pipeline(transaction=True)
-        pipe.hmget(self.k("desired", business_id), keys)
-        pipe.hmget(self.k("dver", business_id), keys)
-        pipe.hmget(self.k("aver", business_id), keys)
+        pipe.hmget(self.k.business(business_id, "desired"), keys)
+        pipe.hmget(self.k.business(business_id, "dver"), keys)
+        pipe.hmget(self.k.business(business_id, "aver"), keys)
         values, desired_versions, applied_versions = pipe.execute()
         out: dict[str, tuple[Any, str]] = {}
         for key, value, desired, applied in zip(keys, values, desired_versions, applied_versions, strict=True):
@@ -355,26 +356,26 @@ class Ledger:
         return out
 
     def applied_version(self, target: Target) -> str | None:
-        return self.r.hget(self.k("aver", target.business_id), target.key())
+        return self.r.hget(self.k.business(target.business_id, "aver"), target.key())
 
     def all_desired(self, business_id: int) -> dict[str, tuple[Any, str]]:
         """Every target of a business: key -> (value, version). For status, tests and the demo."""
         pipe = self.r.pipeline(transaction=True)  # MULTI/EXEC: values and versions of one moment
-        pipe.hgetall(self.k("desired", business_id))
-        pipe.hgetall(self.k("dver", business_id))
+        pipe.hgetall(self.k.business(business_id, "desired"))
+        pipe.hgetall(self.k.business(business_id, "dver"))
         values, versions = pipe.execute()
         return {key: (json.loads(v), versions[key]) for key, v in values.items() if key in versions}
 
     def stats(self, business_id: int) -> dict[str, int]:
-        return {k: int(v) for k, v in self.r.hgetall(self.k("stats", business_id)).items()}
+        return {k: int(v) for k, v in self.r.hgetall(self.k.business(business_id, "stats")).items()}
 
     def dead_targets(self, business_id: int) -> dict[str, str]:
-        return dict(self.r.hgetall(self.k("dead", business_id)))
+        return dict(self.r.hgetall(self.k.business(business_id, "dead")))
 
-    @property
-    def businesses_key(self) -> str:
-        """The set of every business that ever recorded a change."""
-        return self.k("businesses")
-
-    def businesses(self) -> list[int]:
-        return sorted(int(b) for b in self.r.smembers(self.businesses_key))
+    def businesses(self, shard: int | None = None) -> list[int]:
+        """Every business that ever recorded a change (of one state shard, when ``shard`` is given)."""
+        shards = self.k.shards() if shard is None else [shard]
+        pipe = self.r.pipeline(transaction=False)  # one round trip (one per node on a cluster)
+        for s in shards:
+            pipe.smembers(self.k.businesses(s))
+        return sorted(int(b) for members in pipe.execute() for b in members)

@@ -404,7 +404,7 @@ class AuditLog:
 
 
 def _populated_key(rt: Runtime, business_id: int) -> str:
-    return rt.keys("ops", "populated", business_id)
+    return rt.keys.business(business_id, "ops", "populated")
 
 
 def _publish(rt: Runtime, business_id: int, store_keys: Sequence[str]) -> bool:
@@ -564,9 +564,10 @@ def reset(
         with lease.keep_alive():  # renewed while klikit takes its time: no flush writes in between
             response = caller.call("reset", lambda c: c.reset_store_overrides(body, idempotency_key=key))
         k = rt.keys
-        keys = [k(name, business_id) for name in ("desired", "dver", "cid", "aver", "pending", "nonce", "dead")]
-        keys += [k("drift", business_id), k("suspect", business_id)]
-        keys += [lease.dirty_key, lease.scheduled_key, k("attention", "pending")]
+        names = ("desired", "dver", "cid", "aver", "pending", "nonce", "dead")
+        keys = [k.business(business_id, name) for name in names]
+        keys += [k.business(business_id, "drift"), k.business(business_id, "suspect")]
+        keys += [lease.dirty_key, lease.scheduled_key, k.attention_of(business_id, "pending")]
         args: list[Any] = [now_ms(), mode, rt.settings.lease_ttl_ms, business_id, *[s.key() for s in scope]]
         reply = script(rt.redis, "ops_store_targets")(keys=keys, args=args)
     finally:

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from config.redis import Keys
+
 #: klikit's own marketplace: always a channel of every business.
 KLIKIT_PROVIDER_ID = 1
 PROVIDERS_CACHE_TTL_S = 600
@@ -109,16 +111,16 @@ def fallback_providers(provider_ids: Iterable[int]) -> KnownProviders:
 class ProviderDirectory:
     """klikit's provider list per business, cached in Redis; ``fetch(business_id)`` reads klikit."""
 
-    def __init__(self, client: Any, keys: Callable[..., str], fetch: Callable[[int], Any]) -> None:
+    def __init__(self, client: Any, keys: Keys, fetch: Callable[[int], Any]) -> None:
         self.r = client
         self.k = keys
         self.fetch = fetch
 
     def cache_key(self, business_id: int) -> str:
-        return self.k("providers", business_id)
+        return self.k.business(business_id, "providers")
 
     def unreadable_key(self, business_id: int) -> str:
-        return self.k("providers", "unreadable", business_id)
+        return self.k.business(business_id, "providers", "unreadable")
 
     def cached(self, business_id: int) -> KnownProviders | None:
         raw = self.r.get(self.cache_key(business_id))

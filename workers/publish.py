@@ -98,7 +98,7 @@ def publish_business_now(
     last_write = int(tracker.raw().get("last_write", 0) or 0)
     # At most one publish per business in flight, even if the sweeper re-sent the message.
     # The guard is a lease with a heartbeat: held however long klikit takes, gone within a TTL if we die.
-    guard_key = rt.keys("publish", "in_flight", business_id)
+    guard_key = rt.keys.business(business_id, "publish", "in_flight")
     in_flight = Lease(rt.redis, guard_key, s.lease_ttl_ms, kind="publish", business_id=business_id)
     if not in_flight.acquire():
         send_publish(business_id, FLUSH_POLL_MS)

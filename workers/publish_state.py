@@ -26,7 +26,7 @@ class PublishTracker:
         self.state_key = keys.publish_state(business_id)
         self.stores_key = keys.publish_stores(business_id)
         self.generation_key = keys.publish_generation(business_id)
-        self.attention_key = keys.attention("publish")  # the sweeper's index (sweeper.py)
+        self.attention_key = keys.attention_of(business_id, "publish")  # the sweeper's index (sweeper.py)
 
     def __repr__(self) -> str:
         return f"PublishTracker(business={self.business_id})"

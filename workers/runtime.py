@@ -166,7 +166,7 @@ class Runtime:
         credential = self.credential(business_id)
         if credential.stores:
             return tuple(Store(brand_id=s.brand_id, branch_id=s.branch_id) for s in credential.stores)
-        cache_key = self.keys("stores", business_id)
+        cache_key = self.keys.business(business_id, "stores")
         cached = self.redis.get(cache_key)
         if cached:
             return tuple(Store.from_key(k) for k in json.loads(cached))

@@ -1,12 +1,25 @@
-"""The Lua scripts menusync keeps its Redis state honest with, loaded once per client."""
+"""The Lua scripts menusync keeps its Redis state honest with, loaded once per client.
+
+Every call is checked to touch one Redis Cluster slot (:class:`CrossSlotError` otherwise), on a
+single Redis too, so that a script whose keys would span slots fails in every test run, not
+first on a cluster.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import redis
 from redis.commands.core import Script
+from redis.crc import key_slot
+from redis.exceptions import NoScriptError
+
+
+class CrossSlotError(RuntimeError):
+    """A script was called with keys in more than one cluster slot (a key-layout bug)."""
 
 
 @cache
@@ -14,9 +27,63 @@ def _source(name: str) -> str:
     return resources.files("workers").joinpath("lua", f"{name}.lua").read_text()
 
 
-def script(client: redis.Redis, name: str) -> Script:
+def check_one_slot(name: str, keys: Sequence[Any]) -> None:
+    """Raise :class:`CrossSlotError` when ``keys`` hash to more than one cluster slot."""
+    slots = {key_slot(k.encode() if isinstance(k, str) else k) for k in keys}
+    if len(slots) > 1:
+        shown = ", ".join(str(k) for k in list(keys)[:4])
+        raise CrossSlotError(f"script {name} touches {len(slots)} cluster slots (keys {shown}, ...)")
+
+
+class SlotCheckedScript:
+    """A registered script whose every call is first checked by :func:`check_one_slot`."""
+
+    def __init__(self, name: str, inner: Script) -> None:
+        self.name = name
+        self.inner = inner
+
+    def __call__(self, keys: Sequence[Any] = (), args: Iterable[Any] = (), client: Any = None) -> Any:
+        check_one_slot(self.name, keys)
+        return self.inner(keys=list(keys), args=list(args), client=client)
+
+    def __repr__(self) -> str:
+        return f"SlotCheckedScript({self.name!r})"
+
+
+def script(client: redis.Redis, name: str) -> SlotCheckedScript:
     """The registered script ``workers/lua/<name>.lua`` for ``client`` (EVALSHA with fallback)."""
-    cached: dict[str, Script] = client.__dict__.setdefault("_menusync_scripts", {})
+    cached: dict[str, SlotCheckedScript] = client.__dict__.setdefault("_menusync_scripts", {})
     if name not in cached:
-        cached[name] = client.register_script(_source(name))
+        cached[name] = SlotCheckedScript(name, client.register_script(_source(name)))
     return cached[name]
+
+
+def run_scripts(client: redis.Redis, name: str, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
+    """Run ``name`` once per (keys, args) in one pipeline (one round trip per node); replies in order.
+
+    Each call is one atomic script on its own slot; the calls are not atomic together. A server
+    that does not know the script yet gets it loaded once and the calls it refused run again.
+    """
+    if not calls:
+        return []
+    runner = script(client, name)
+    for keys, _ in calls:
+        check_one_slot(name, keys)
+    sha = runner.inner.sha
+
+    def send(batch: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for keys, args in batch:
+            pipe.evalsha(sha, len(keys), *keys, *args)
+        return list(pipe.execute(raise_on_error=False))
+
+    replies = send(calls)
+    missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+    if missing:
+        client.script_load(_source(name))
+        for i, reply in zip(missing, send([calls[i] for i in missing]), strict=True):
+            replies[i] = reply
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies

@@ -80,7 +80,7 @@ def business_status(rt: Runtime, business_id: int, now: int) -> BusinessStatus:
     r, k = rt.redis, rt.keys
     stats = rt.ledger.stats(business_id)
     oldest = rt.ledger.oldest_pending_ms(business_id)
-    last = r.hgetall(k("publish", "last", business_id))
+    last = r.hgetall(k.business(business_id, "publish", "last"))
     last_at = int(last["at_ms"]) if last.get("at_ms") else None
     recorded_outcome = last.get("outcome", "published")
     if not last_at:
@@ -94,11 +94,11 @@ def business_status(rt: Runtime, business_id: int, now: int) -> BusinessStatus:
             outcome = f"dead-lettered: {record.error_code}"
             last_at = record.last_failure_ms
             break
-    publish = r.hgetall(k("publish", business_id))
+    publish = r.hgetall(k.business(business_id, "publish"))
     due = int(publish["due"]) - now if publish.get("due") else None
     first = int(publish["first"]) if publish.get("first") else None
     blocked = r.get(auth_block_key(rt, business_id))
-    outage_since = r.hget(k("breaker", business_id), "outage_since")
+    outage_since = r.hget(k.business(business_id, "breaker"), "outage_since")
     return BusinessStatus(
         business_id=business_id,
         pending=rt.ledger.pending_count(business_id),
@@ -113,8 +113,8 @@ def business_status(rt: Runtime, business_id: int, now: int) -> BusinessStatus:
         publish_waiting_since_ms=now - first if first else None,
         dead_letters=rt.dead_letters.counts_by_code(business_id),
         credential=f"blocked: {blocked}" if blocked else "ok",
-        flushing=bool(r.exists(k("lease", business_id))),
-        last_reconcile=dict(r.hgetall(k("reconcile", "last", business_id))),
+        flushing=bool(r.exists(k.business(business_id, "lease"))),
+        last_reconcile=dict(r.hgetall(k.business(business_id, "reconcile", "last"))),
         klikit_outage_ms=now - int(outage_since) if outage_since else None,
     )
 

@@ -1,7 +1,9 @@
 """The sweeper: the safety net for a lost nudge or a lost publish message (design.md section 1.5).
 
 :func:`sweep_once` looks only at the businesses that need its attention now, found in three
-**attention indexes** (sorted sets, business -> a raw time; the only keys shared by every business):
+**attention indexes** (sorted sets, business -> a raw time), one set of three per state shard
+(``config.redis.Keys``: each lives in the slot of its businesses' state, so the scripts that change
+the state file the business in the same step):
 
 - ``attention:pending``: the oldest pending since. Filed by every script that makes a target
   pending (record, unblock, repend_suspects, repend_drift, ops_store_targets) when the target was
@@ -70,7 +72,7 @@ from workers.flush import LEASE_WATCH_SLACK_MS
 from workers.lease import BusinessLease
 from workers.publish_state import PublishTracker
 from workers.runtime import Runtime, runtime
-from workers.scripts import script
+from workers.scripts import run_scripts, script
 
 log = structlog.get_logger("menusync.sweeper")
 
@@ -112,10 +114,10 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
     stale_ms = int(s.sweep_stale_after_s * 1000)
     publish_stale_ms = s.publish_max_wait_ms + PUBLISH_GRACE_MS
     if s.reconcile_interval_s > 0:
-        for business_id in claim_due_reconciles(rt, _reconcile_seed(rt), now):
+        for business_id in due_reconciles(rt, now):
             actors.send_reconcile(business_id, None, "periodic")
             counts["reconciles_sent"] += 1
-    if rt.redis.set(rt.keys.attention("built"), now, nx=True):
+    if rt.redis.set(rt.keys("attention", "built"), now, nx=True):
         for business_id in rt.ledger.businesses():  # once per Redis: the state from before the indexes
             refile_attention(rt, business_id)
     for business_id in claim_attention(rt, now, stale_ms, publish_stale_ms):
@@ -124,42 +126,60 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
     return counts
 
 
-def attention_keys(rt: Runtime) -> list[str]:
-    """The three attention indexes: pending, suspect, publish."""
-    return [rt.keys.attention("pending"), rt.keys.attention("suspect"), rt.keys.attention("publish")]
+def attention_keys(rt: Runtime, shard: int) -> list[str]:
+    """One shard's three attention indexes: pending, suspect, publish."""
+    return [rt.keys.attention(kind, shard) for kind in ("pending", "suspect", "publish")]
 
 
 def claim_attention(rt: Runtime, now: int, stale_ms: int, publish_stale_ms: int) -> list[int]:
-    """Businesses that need the sweeper now (each then due again after :data:`RECHECK_MS`)."""
+    """Businesses that need the sweeper now (each then due again after :data:`RECHECK_MS`).
+
+    One claim script per state shard, all in one pipeline."""
     args = [now, stale_ms, publish_stale_ms, CLAIM_LIMIT, RECHECK_MS]
-    return [int(b) for b in script(rt.redis, "attention_claim")(keys=attention_keys(rt), args=args)]
+    replies = run_scripts(rt.redis, "attention_claim", [(attention_keys(rt, s), args) for s in rt.keys.shards()])
+    return [int(b) for reply in replies for b in reply]
 
 
 def refile_attention(rt: Runtime, business_id: int) -> None:
     """File ``business_id`` again at its real times (or drop it), read with the state in one step."""
     keys = [
         rt.ledger.pending_key(business_id),
-        rt.keys("suspect", business_id),
+        rt.keys.business(business_id, "suspect"),
         rt.keys.publish_state(business_id),
-        *attention_keys(rt),
+        *attention_keys(rt, rt.keys.shard_of(business_id)),
     ]
     script(rt.redis, "attention_refile")(keys=keys, args=[business_id])
 
 
-def _reconcile_seed(rt: Runtime) -> list[int]:
-    """Every business, when the read-back index is due a seeding: once a minute, on a new interval,
-    or when the ledger knows more businesses than the index (a new one gets its first read-back
-    one interval after its first change, not at the next minute's seeding). Otherwise none."""
+def _reconcile_keys(rt: Runtime, shard: int) -> tuple[str, str]:
+    """A shard's read-back due index and the interval it was built with."""
+    return rt.keys.shard(shard, "reconcile", "due"), rt.keys.shard(shard, "reconcile", "interval")
+
+
+def _shards_to_seed(rt: Runtime) -> list[int]:
+    """The shards whose read-back index is due a seeding with every business they know: all of them
+    once a minute; otherwise those built with another interval or that know more businesses than
+    they index (a new business gets its first read-back one interval after its first change, not
+    at the next minute's seeding)."""
+    if rt.redis.set(rt.keys("reconcile", "seeded"), 1, nx=True, px=RECONCILE_SEED_MS):
+        return list(rt.keys.shards())
     interval = str(int(rt.settings.reconcile_interval_s * 1000))
-    pipe = rt.redis.pipeline(transaction=True)  # one snapshot: the two counts come from one moment
-    pipe.get(rt.keys("reconcile", "interval"))
-    pipe.scard(rt.ledger.businesses_key)
-    pipe.zcard(rt.keys("reconcile", "due"))
-    built_with, known, indexed = pipe.execute()
-    seed_due = rt.redis.set(rt.keys("reconcile", "seeded"), 1, nx=True, px=RECONCILE_SEED_MS)
-    if built_with != interval or seed_due or int(known) > int(indexed):
-        return rt.ledger.businesses()
-    return []
+    calls = []
+    for shard in rt.keys.shards():
+        due, built_with = _reconcile_keys(rt, shard)
+        calls.append(([built_with, rt.keys.businesses(shard), due], [interval]))
+    replies = run_scripts(rt.redis, "reconcile_check", calls)
+    return [shard for shard, seed in zip(rt.keys.shards(), replies, strict=True) if int(seed)]
+
+
+def due_reconciles(rt: Runtime, now: int, limit: int = 1_000) -> list[int]:
+    """Businesses whose periodic read-back is due now, over every shard (see :func:`claim_due_reconciles`)."""
+    seeding = set(_shards_to_seed(rt))
+    calls = [
+        _reconcile_call(rt, shard, rt.ledger.businesses(shard) if shard in seeding else [], now, limit)
+        for shard in rt.keys.shards()
+    ]
+    return [int(b) for reply in run_scripts(rt.redis, "reconcile_claim", calls) for b in reply]
 
 
 def _sweep_business(
@@ -204,15 +224,21 @@ def _sweep_business(
         refile_attention(rt, business_id)
 
 
-def claim_due_reconciles(rt: Runtime, businesses: list[int], now: int, limit: int = 1_000) -> list[int]:
-    """Businesses whose periodic read-back is due now (each then moves on by one interval)."""
+def _reconcile_call(
+    rt: Runtime, shard: int, businesses: list[int], now: int, limit: int
+) -> tuple[list[str], list[Any]]:
     interval_ms = int(rt.settings.reconcile_interval_s * 1000)
     args: list[Any] = [now, interval_ms, limit]
     for business_id in businesses:
         args += [business_id, now + zlib.crc32(str(business_id).encode()) % max(1, interval_ms)]
-    keys = [rt.keys("reconcile", "due"), rt.keys("reconcile", "interval")]
-    claimed = script(rt.redis, "reconcile_claim")(keys=keys, args=args)
-    return [int(b) for b in claimed]
+    return list(_reconcile_keys(rt, shard)), args
+
+
+def claim_due_reconciles(rt: Runtime, shard: int, businesses: list[int], now: int, limit: int = 1_000) -> list[int]:
+    """Businesses of one shard whose periodic read-back is due now (each then moves on by one
+    interval); ``businesses`` not in the index yet join it at their hash-spread first time."""
+    keys, args = _reconcile_call(rt, shard, businesses, now, limit)
+    return [int(b) for b in script(rt.redis, "reconcile_claim")(keys=keys, args=args)]
 
 
 def _flush_skip_reason(rt: Runtime, business_id: int, now: int) -> str | None:

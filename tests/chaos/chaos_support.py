@@ -181,7 +181,7 @@ def run_chaos(config: ChaosConfig, workdir: Path | None = None) -> ChaosResult:
             dead = ledger.dead_targets(b)
             dead_targets |= set(dead)
             for key, (_, version) in ledger.all_desired(b).items():
-                applied = client.hget(keys("aver", b), key)
+                applied = client.hget(keys.business(b, "aver"), key)
                 if applied != version and key not in dead:
                     gaps.append(f"{key}: desired {version}, applied {applied}")
         dead_letters = dead_store.list(limit=10_000)
@@ -242,10 +242,10 @@ def _wait_settled(client: Any, keys: Keys, businesses: list[int], timeout: float
         try:
             pipe = client.pipeline(transaction=False)
             for b in businesses:
-                pipe.zcard(keys("pending", b))
+                pipe.zcard(keys.business(b, "pending"))
                 pipe.exists(keys.flush_scheduled(b))
-                pipe.exists(keys("publish", b))
-                pipe.exists(keys("lease", b))
+                pipe.exists(keys.business(b, "publish"))
+                pipe.exists(keys.business(b, "lease"))
             if not any(pipe.execute()):
                 return time.monotonic() - started
         except redis.RedisError:

@@ -87,7 +87,9 @@ def test_a_late_landing_write_does_not_leave_klikit_on_an_older_value(r: Any) ->
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 landed = any(c.get("fault") == "hang" for c in sandbox.calls(business_id=BUSINESS))
-                settled = rt.ledger.pending_count(BUSINESS) == 0 and not rt.redis.exists(rt.keys("publish", BUSINESS))
+                settled = rt.ledger.pending_count(BUSINESS) == 0 and not rt.redis.exists(
+                    rt.keys.business(BUSINESS, "publish")
+                )
                 if landed and settled:
                     break
                 time.sleep(0.1)

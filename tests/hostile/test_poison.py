@@ -30,8 +30,8 @@ def test_a_poisoned_timer_is_dead_lettered_alone_and_the_good_one_fires(r: Any, 
     # A timer stored with an impossible time (before 1970), as an older version could store it.
     bad_id = f"{_target(102).key()}@bad"
     bad = {"change_id": "bad", "target": _target(102).key(), "until_ms": -86_400_000, "expect_version": "x"}
-    r.hset(keys("timers", "data"), bad_id, json.dumps(bad))
-    r.zadd(keys("timers", "due"), {bad_id: T0})
+    r.hset(keys.group("timers", "data"), bad_id, json.dumps(bad))
+    r.zadd(keys.group("timers", "due"), {bad_id: T0})
     result = run_due(T0 + 10, timers=timers)
     assert (result.fired, result.dropped) == (1, 1)
     assert Ledger(r, keys).desired(_target(101))[0] is True  # type: ignore[index]

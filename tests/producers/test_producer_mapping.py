@@ -171,7 +171,7 @@ def test_replace_sku_index_is_atomic_and_clears(r: redis.Redis, keys: Keys) -> N
     assert m.sku_entities(["BURGER-CLASSIC", "NEW"], [398]) == {("NEW", 398): [EntityRef(398, "item", 9)]}
     m.replace_sku_index(398, {})
     assert m.sku_entities(["NEW"], [398]) == {}
-    assert not r.exists(keys("map", "sku-tmp", 398))
+    assert not r.exists(keys.group("map", "sku-tmp", 398))
 
 
 def test_imported_sku_rows_take_precedence_over_synced(r: redis.Redis, keys: Keys) -> None:

@@ -107,7 +107,7 @@ def test_status_reports_pending_dead_letters_credentials_and_queues(rt: Runtime)
     _dead_write(rt, "auth_invalid_credentials", 401, entity=160)
     target = Target(business_id=BUSINESS, store=STORE, level="item", entity_id=161, field="enabled")
     rt.ledger.record([Change(id="p-1", target=target, value=True, occurred_at_ms=1_795_000_000_001)])
-    rt.redis.set(rt.keys("credential", "blocked", BUSINESS), "auth_invalid_credentials")
+    rt.redis.set(rt.keys.business(BUSINESS, "credential", "blocked"), "auth_invalid_credentials")
     rt.redis.hset(rt.keys.publish_last(BUSINESS), mapping={"at_ms": 1, "generation": 3, "request_id": "r"})
     import workers.actors
 
@@ -130,7 +130,7 @@ def test_status_reports_pending_dead_letters_credentials_and_queues(rt: Runtime)
 
     cleared = runner.invoke(app, ["credentials", "clear", str(BUSINESS)])
     assert cleared.exit_code == 0, cleared.output
-    assert not rt.redis.exists(rt.keys("credential", "blocked", BUSINESS))
+    assert not rt.redis.exists(rt.keys.business(BUSINESS, "credential", "blocked"))
     assert "cleared" in cleared.output
 
 

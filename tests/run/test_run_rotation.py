@@ -49,11 +49,11 @@ def test_a_rotated_klikit_secret_is_used_without_restarting_anything(
     )
     keys = Keys(stack_prefix)
     wait_for(
-        lambda: stack_redis.exists(keys("credential", "blocked", BUSINESS)),
+        lambda: stack_redis.exists(keys.business(BUSINESS, "credential", "blocked")),
         timeout=30,
         what="the refused write to block the business",
     )
-    [dead_letter_id] = stack_redis.zrange(keys("dlq", "index"), 0, -1)
+    [dead_letter_id] = stack_redis.zrange(keys.group("dlq", "index"), 0, -1)
 
     # The README's steps, with no process restarted.
     credentials.write_text(credentials.read_text().replace(old_secret, new_secret))

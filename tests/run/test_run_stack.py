@@ -80,9 +80,9 @@ def test_sigterm_to_the_worker_mid_burst_loses_nothing(
 
     def settled() -> bool:
         return (
-            stack_redis.zcard(keys("pending", BUSINESS)) == 0
-            and not stack_redis.exists(keys("publish", BUSINESS))
-            and not stack_redis.exists(keys("lease", BUSINESS))
+            stack_redis.zcard(keys.business(BUSINESS, "pending")) == 0
+            and not stack_redis.exists(keys.business(BUSINESS, "publish"))
+            and not stack_redis.exists(keys.business(BUSINESS, "lease"))
         )
 
     try:
@@ -97,6 +97,6 @@ def test_sigterm_to_the_worker_mid_burst_loses_nothing(
     for i in range(30):
         store = STORES[i % 3]
         assert state[f"{store[0]}:{store[1]}"]["item"][str(300 + i)]["enabled"] is False, i
-    assert stack_redis.zcard(keys("dlq", "index")) == 0
+    assert stack_redis.zcard(keys.group("dlq", "index")) == 0
     applied = [c["idempotency_key"] for c in writes() if c["applied"]]
     assert len(applied) == len(set(applied)), "a write was applied twice"

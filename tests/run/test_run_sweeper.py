@@ -66,15 +66,15 @@ def test_a_fresh_leased_or_blocked_business_is_left_alone(rt: Runtime, broker: A
     patient = Runtime(Settings(sweep_stale_after_s=60.0))  # type: ignore[call-arg]
     assert sweep_once(patient)["stale"] == 0
     patient.close()
-    rt.redis.set(rt.keys("lease", BUSINESS), "someone", px=5_000)
+    rt.redis.set(rt.keys.business(BUSINESS, "lease"), "someone", px=5_000)
     # A leased business gets one flush waiting for the lease to expire (its holder may be dead) ...
     assert sweep_once(rt)["skipped_watched"] == 1
     assert _delayed(rt, "menusync-flush") == 1
     # ... and only one, however often the sweeper looks.
     assert sweep_once(rt)["skipped_leased"] == 1
     assert _delayed(rt, "menusync-flush") == 1
-    rt.redis.delete(rt.keys("lease", BUSINESS))
-    rt.redis.set(rt.keys("credential", "blocked", BUSINESS), "auth_invalid_credentials")
+    rt.redis.delete(rt.keys.business(BUSINESS, "lease"))
+    rt.redis.set(rt.keys.business(BUSINESS, "credential", "blocked"), "auth_invalid_credentials")
     assert sweep_once(rt)["skipped_blocked"] == 1
     assert _delayed(rt, "menusync-flush") == 1
 
@@ -95,7 +95,7 @@ def test_a_stranded_publish_is_sent_again_once_per_window(rt: Runtime, broker: A
     _strand(rt)
     rt.ledger.mark_applied(BUSINESS, [(k, v) for k, (_, v) in rt.ledger.all_desired(BUSINESS).items()])
     long_ago = now_ms() - rt.settings.publish_max_wait_ms - PUBLISH_GRACE_MS - 1_000
-    state = rt.keys("publish", BUSINESS)
+    state = rt.keys.business(BUSINESS, "publish")
     rt.redis.hset(state, mapping={"gen": 4, "first": long_ago, "due": long_ago + 300, "scheduled": long_ago})
     counts = sweep_once(rt)
     assert counts["publishes_resent"] == 1
@@ -153,7 +153,7 @@ def test_an_idle_business_costs_a_pass_nothing(rt: Runtime, broker: Any) -> None
     assert counts["businesses"] == 0
     _settled_businesses(rt, range(1_001, 1_200))
     sweep_once(rt)
-    assert rt.redis.zcard(rt.keys.attention("pending")) == 0
+    assert rt.redis.zcard(rt.keys.attention_of(BUSINESS, "pending")) == 0
     sent.clear()
     assert sweep_once(rt)["businesses"] == 0
     assert sent == one, "200 idle businesses cost a pass more commands than 1"
@@ -174,16 +174,16 @@ def test_the_index_finds_due_suspects_and_stranded_publishes(rt: Runtime, broker
     rows = rt.ledger.pending(BUSINESS)
     rt.ledger.mark_applied(BUSINESS, [(row.target.key(), row.version) for row in rows])
     sweep_once(rt)
-    assert rt.redis.zscore(rt.keys.attention("pending"), str(BUSINESS)) is None
+    assert rt.redis.zscore(rt.keys.attention_of(BUSINESS, "pending"), str(BUSINESS)) is None
     # A suspect repeat comes due: the sweeper puts it back in pending.
     rt.ledger.mark_suspect(BUSINESS, [rows[0].target.key()], now_ms() - 1)
     counts = sweep_once(rt)
     assert counts["businesses"] == 1 and rt.ledger.pending_count(BUSINESS) == 1
-    assert rt.redis.zscore(rt.keys.attention("suspect"), str(BUSINESS)) is None
+    assert rt.redis.zscore(rt.keys.attention_of(BUSINESS, "suspect"), str(BUSINESS)) is None
     # A publish touched long ago whose message was lost: its entry comes due, it is sent again.
     tracker = PublishTracker(rt.redis, rt.keys, BUSINESS)
     assert tracker.touch(["5297:1293"], 300)
-    index = rt.keys.attention("publish")
+    index = rt.keys.attention_of(BUSINESS, "publish")
     assert rt.redis.zscore(index, str(BUSINESS)) == int(tracker.raw()["scheduled"])
     long_ago = now_ms() - rt.settings.publish_max_wait_ms - PUBLISH_GRACE_MS - 1_000
     rt.redis.hset(tracker.state_key, mapping={"first": long_ago, "scheduled": long_ago})

@@ -80,9 +80,9 @@ class Pipeline:
         r, k = self.rt.redis, self.rt.keys
         return (
             self.rt.ledger.pending_count(business_id) == 0
-            and not r.exists(k("flush", "scheduled", business_id))
-            and not r.exists(k("publish", business_id))
-            and not r.exists(k("lease", business_id))
+            and not r.exists(k.business(business_id, "flush", "scheduled"))
+            and not r.exists(k.business(business_id, "publish"))
+            and not r.exists(k.business(business_id, "lease"))
         )
 
     def wait_settled(self, business_id: int = BUSINESS, timeout: float = 30.0) -> None:

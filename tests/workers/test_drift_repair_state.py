@@ -30,7 +30,7 @@ def _repend(
         max_repairs=max_repairs,
         window_ms=window_ms,
         flag_ttl_ms=5_000,
-        publish_state_key=keys("publish", 398),
+        publish_state_key=keys.business(398, "publish"),
         **read,
     )
 
@@ -48,7 +48,7 @@ def test_a_drifted_settled_target_is_pended_again_under_a_new_key(r: Any, keys: 
 def test_nothing_is_repaired_while_a_write_since_the_publish_waits_for_its_publish(r: Any, keys: Keys) -> None:
     ledger = Ledger(r, keys)
     version = _settled(ledger)
-    r.hset(keys("publish", 398), mapping={"gen": 1})
+    r.hset(keys.business(398, "publish"), mapping={"gen": 1})
     r.sadd(keys.publish_stores(398), "1615:1294")  # the write that landed was at another store
     repair = _repend(ledger, keys, version, stores_read=[STORE.key()])
     assert repair.busy
@@ -63,7 +63,7 @@ def test_a_target_changed_since_the_reading_is_left_alone(r: Any, keys: Keys) ->
     ledger.record([Change(id="c2", target=TARGET, value=True, occurred_at_ms=2_000)])
     repair = _repend(ledger, keys, version)
     assert repair.repended == () and repair.persistent == ()
-    assert r.hget(keys("nonce", 398), TARGET.key()) is None
+    assert r.hget(keys.business(398, "nonce"), TARGET.key()) is None
 
 
 def test_repairs_past_the_cap_make_the_target_persistent_once(r: Any, keys: Keys) -> None:
@@ -87,30 +87,32 @@ def test_repairs_far_apart_do_not_add_up(r: Any, keys: Keys) -> None:
 
 
 def test_periodic_read_backs_keep_their_spread_and_follow_a_new_interval(r: Any, keys: Keys) -> None:
+    from config.redis import shard_of
     from config.settings import Settings
     from workers.runtime import Runtime
     from workers.sweeper import claim_due_reconciles
 
     rt = Runtime(Settings(reconcile_interval_s=100.0))  # type: ignore[call-arg]
     rt.__dict__["redis"] = r
-    businesses = list(range(1, 41))
+    shard = shard_of(1)
+    businesses = [b for b in range(1, 10_000) if shard_of(b) == shard][:40]  # one shard's index
     t0 = 1_000_000_000
-    assert claim_due_reconciles(rt, businesses, t0) == []  # each waits for its spread first time
-    due = dict(r.zrange(keys("reconcile", "due"), 0, -1, withscores=True))
+    assert claim_due_reconciles(rt, shard, businesses, t0) == []  # each waits for its spread first time
+    due = dict(r.zrange(keys.shard(shard, "reconcile", "due"), 0, -1, withscores=True))
     assert len({int(v) for v in due.values()}) > 30 and all(t0 <= v < t0 + 100_000 for v in due.values())
     # The scheduler was down for 10 intervals: every business is claimed once, and keeps its phase.
-    claimed = claim_due_reconciles(rt, businesses, t0 + 1_000_000)
-    assert sorted(claimed) == businesses
-    after = dict(r.zrange(keys("reconcile", "due"), 0, -1, withscores=True))
+    claimed = claim_due_reconciles(rt, shard, businesses, t0 + 1_000_000)
+    assert sorted(claimed) == sorted(businesses)
+    after = dict(r.zrange(keys.shard(shard, "reconcile", "due"), 0, -1, withscores=True))
     now = t0 + 1_000_000
     for b in due:  # next time: after now, within one interval, at the business's own phase
         assert now < after[b] <= now + 100_000 and (after[b] - due[b]) % 100_000 == 0, b
-    assert claim_due_reconciles(rt, businesses, t0 + 1_000_000) == []
+    assert claim_due_reconciles(rt, shard, businesses, t0 + 1_000_000) == []
     # A shorter interval takes effect at once: the index is rebuilt.
     rt = Runtime(Settings(reconcile_interval_s=10.0))  # type: ignore[call-arg]
     rt.__dict__["redis"] = r
-    claim_due_reconciles(rt, businesses, t0 + 1_000_000)
-    rebuilt = dict(r.zrange(keys("reconcile", "due"), 0, -1, withscores=True))
+    claim_due_reconciles(rt, shard, businesses, t0 + 1_000_000)
+    rebuilt = dict(r.zrange(keys.shard(shard, "reconcile", "due"), 0, -1, withscores=True))
     assert all(t0 + 1_000_000 <= v < t0 + 1_010_000 + 1 for v in rebuilt.values())
 
 
@@ -119,7 +121,7 @@ def test_a_reading_that_a_write_and_its_publish_overtook_is_stale_and_repairs_no
 
     ledger = Ledger(r, keys)
     version = _settled(ledger)
-    carry = [keys("publish", 398), keys.publish_stores(398), keys.publish_generation(398)]
+    carry = [keys.business(398, "publish"), keys.publish_stores(398), keys.publish_generation(398)]
     generation = int(script(r, "publish_carry")(keys=carry, args=[STORE.key()]))
     assert generation >= 0, "no publish pending: read now"
     # While klikit's menu is being read, a write lands and its publish completes (state cleared).
@@ -136,15 +138,15 @@ def test_a_business_first_seen_after_the_seeding_gets_its_periodic_read_back_wit
     index waited up to a minute (the next seeding) for its first periodic read-back."""
     from config.settings import Settings
     from workers.runtime import Runtime
-    from workers.sweeper import _reconcile_seed, claim_due_reconciles
+    from workers.sweeper import _shards_to_seed, due_reconciles
 
     rt = Runtime(Settings(reconcile_interval_s=4.0))  # type: ignore[call-arg]
     rt.__dict__["redis"] = r
     now = 1_000_000_000
-    assert claim_due_reconciles(rt, _reconcile_seed(rt), now) == []  # the scheduler starts on an empty ledger
+    assert due_reconciles(rt, now) == []  # the scheduler starts on an empty ledger
     _settled(rt.ledger)  # business 398 sends its first change
-    claim_due_reconciles(rt, _reconcile_seed(rt), now + 1_000)
-    first = r.zscore(keys("reconcile", "due"), "398")
+    due_reconciles(rt, now + 1_000)
+    first = r.zscore(keys.shard(keys.shard_of(398), "reconcile", "due"), "398")
     assert first is not None and now + 1_000 <= first < now + 5_000
-    assert claim_due_reconciles(rt, _reconcile_seed(rt), now + 5_000) == [398]
-    assert _reconcile_seed(rt) == [], "a known business costs the pass nothing"
+    assert due_reconciles(rt, now + 5_000) == [398]
+    assert _shards_to_seed(rt) == [], "a known business costs the pass nothing"

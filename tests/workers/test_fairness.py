@@ -76,7 +76,7 @@ def test_a_large_fresh_flush_hands_its_business_to_the_backlog_lane_before_any_c
     assert p.rt.ledger.pending_count(BUSINESS) == pending == 12
     # While the backlog message waits, nudges send nothing more (the flag stays set).
     assert p.rt.redis.exists(p.rt.keys.flush_scheduled(BUSINESS))
-    assert not p.rt.redis.exists(p.rt.keys("lease", BUSINESS))
+    assert not p.rt.redis.exists(p.rt.keys.business(BUSINESS, "lease"))
 
 
 def test_a_small_fresh_flush_writes_at_once(make_pipeline: Any) -> None:

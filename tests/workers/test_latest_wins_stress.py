@@ -161,10 +161,10 @@ def _sender(web_url: str, load: Load, targets: dict[int, list[Target]], sent: Se
 
 def _settled(client: Any, keys: Keys, business: int) -> bool:
     return (
-        client.zcard(keys("pending", business)) == 0
+        client.zcard(keys.business(business, "pending")) == 0
         and not client.exists(keys.flush_scheduled(business))
-        and not client.exists(keys("publish", business))
-        and not client.exists(keys("lease", business))
+        and not client.exists(keys.business(business, "publish"))
+        and not client.exists(keys.business(business, "lease"))
     )
 
 
@@ -297,10 +297,10 @@ def run_round(make_stack: Any, redis_url: str, load: Load) -> None:
                             "newest": value,
                             "newest_at": at,
                             "published": row.get("enabled"),
-                            "ledger_desired": client.hget(keys("desired", b), target_key),
-                            "ledger_version": client.hget(keys("dver", b), target_key),
-                            "ledger_applied": client.hget(keys("aver", b), target_key),
-                            "dead": client.hget(keys("dead", b), target_key),
+                            "ledger_desired": client.hget(keys.business(b, "desired"), target_key),
+                            "ledger_version": client.hget(keys.business(b, "dver"), target_key),
+                            "ledger_applied": client.hget(keys.business(b, "aver"), target_key),
+                            "dead": client.hget(keys.business(b, "dead"), target_key),
                         }
                     )
         assert not wrong, f"{len(wrong)} targets not on their newest change ({shape}): {wrong[:5]}"

@@ -30,7 +30,7 @@ def test_a_record_landing_mid_pending_read_never_pairs_an_old_value_with_a_new_v
     writer = Ledger(r, keys)
     writer.record([_change(1_000, False)])
     newer = _change(2_000, True)
-    desired_key = keys("desired", 398)
+    desired_key = keys.business(398, "desired")
     landed: list[str | None] = []
 
     def land_newer_record(name: str, args: tuple[Any, ...]) -> None:

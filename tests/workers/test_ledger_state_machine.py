@@ -268,10 +268,15 @@ class LedgerMachine(RuleBasedStateMachine):
     def sweep(self, stale_ms: int) -> None:
         """The sweeper claims what its index says is due and re-files it (its attention scripts)."""
         k = self.keys
-        index = [k("attention", "pending"), k("attention", "suspect"), k("attention", "publish")]
+        index = [k.attention_of(BUSINESS, kind) for kind in ("pending", "suspect", "publish")]
         claimed = script(self.plain, "attention_claim")(keys=index, args=[now_ms(), stale_ms, 60_000, 100, 10_000])
         for business in claimed:
-            keys = [k("pending", business), k("suspect", business), k("publish", business), *index]
+            keys = [
+                k.business(business, "pending"),
+                k.business(business, "suspect"),
+                k.business(business, "publish"),
+                *index,
+            ]
             script(self.plain, "attention_refile")(keys=keys, args=[business])
 
     # -- checks ----------------------------------------------------------------------------------
@@ -280,9 +285,9 @@ class LedgerMachine(RuleBasedStateMachine):
         """A business with pending targets or suspects has an attention entry at or before their time."""
         k = self.keys
         for name in ("pending", "suspect"):
-            first = self.plain.zrange(k(name, BUSINESS), 0, 0, withscores=True)
+            first = self.plain.zrange(k.business(BUSINESS, name), 0, 0, withscores=True)
             if first:
-                filed = self.plain.zscore(k("attention", name), str(BUSINESS))
+                filed = self.plain.zscore(k.attention_of(BUSINESS, name), str(BUSINESS))
                 assert filed is not None and filed <= float(first[0][1]), (name, filed, first)
 
     @invariant()
@@ -290,9 +295,9 @@ class LedgerMachine(RuleBasedStateMachine):
         k, m = self.keys, self.model
         pipe = self.plain.pipeline(transaction=True)
         for name in ("dver", "aver", "dead", "nonce"):
-            pipe.hgetall(k(name, BUSINESS))
+            pipe.hgetall(k.business(BUSINESS, name))
         for name in ("pending", "suspect"):
-            pipe.zrange(k(name, BUSINESS), 0, -1)
+            pipe.zrange(k.business(BUSINESS, name), 0, -1)
         dver, aver, dead, nonce, pending, suspect = pipe.execute()
         assert dver == {key: version for key, (_, version) in m.desired.items()}
         assert aver == m.applied
@@ -319,7 +324,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 break
             self._write_and_mark_applied(rows)
         assert self.writer.pending_count(BUSINESS) == 0
-        applied = self.plain.hgetall(self.keys("aver", BUSINESS))
+        applied = self.plain.hgetall(self.keys.business(BUSINESS, "aver"))
         dead = self.writer.dead_targets(BUSINESS)
         for key, (value, version) in self.model.desired.items():
             if key in dead:

@@ -77,8 +77,8 @@ def _record(ledger: Ledger, store: Store | None, entity: int) -> tuple[str, str]
 
 def _run(r: Any, keys: Keys, mode: str, *scopes: str) -> list[Any]:
     names = ("desired", "dver", "cid", "aver", "pending", "nonce", "dead", "drift", "suspect")
-    k = [keys(n, B) for n in names] + [keys.flush_dirty(B), keys.flush_scheduled(B)]
-    k += [keys.attention("pending")]
+    k = [keys.business(B, n) for n in names] + [keys.flush_dirty(B), keys.flush_scheduled(B)]
+    k += [keys.attention_of(B, "pending")]
     reply: list[Any] = script(r, "ops_store_targets")(keys=k, args=[1, mode, 60_000, B, *scopes])
     return reply
 
@@ -102,4 +102,4 @@ def test_reset_script_repends_or_forgets_the_store_targets_only(r: Any, keys: Ke
     assert (send, int(count), sorted(targets)) == ("", 2, sorted([here, dead]))
     assert set(ledger.all_desired(B)) == {there, business}
     assert ledger.pending_count(B) == 0 and ledger.dead_targets(B) == {}
-    assert r.hget(keys("nonce", B), here) is None and r.hget(keys("aver", B), here) is None
+    assert r.hget(keys.business(B, "nonce"), here) is None and r.hget(keys.business(B, "aver"), here) is None

@@ -166,7 +166,7 @@ def test_drift_on_one_channel_repairs_that_channel_only(pipeline: Any) -> None:
 def test_a_read_back_while_a_publish_is_pending_hands_its_stores_to_that_publish(make_pipeline: Any) -> None:
     p = make_pipeline(start=False)  # no worker: nothing else touches the publish state
     keys = p.rt.keys
-    p.rt.redis.hset(keys("publish", BUSINESS), mapping={"gen": 7, "scheduled": 1})
+    p.rt.redis.hset(keys.business(BUSINESS, "publish"), mapping={"gen": 7, "scheduled": 1})
     reads_before = len(_reads(p))
     outcome = reconcile_business_now(p.rt, BUSINESS, [STORE.key()], reason="publish", send_flush=lambda b: None)
     assert outcome.skipped == "publish_pending" and outcome.busy

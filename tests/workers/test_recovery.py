@@ -58,7 +58,7 @@ def test_a_worker_sigkilled_mid_call_is_taken_over_within_about_one_lease_ttl(
     wait_for(lambda: len(p.writes()) >= 3, timeout=20, what="the flush to be under way")
     start_worker(workers, env, tmp_path)  # the survivor; it finds the lease taken until it expires
     time.sleep(1.0)
-    assert p.rt.redis.exists(p.rt.keys("lease", BUSINESS)), "the victim no longer holds the lease"
+    assert p.rt.redis.exists(p.rt.keys.business(BUSINESS, "lease")), "the victim no longer holds the lease"
     victim.kill()  # SIGKILL, most likely while a 250 ms call is in flight
     killed_at = time.time()
     assert p.rt.ledger.pending_count(BUSINESS) > 0, "the kill came too late to test anything"
@@ -117,7 +117,7 @@ def test_sigterm_mid_flush_releases_the_lease_at_once_and_a_successor_finishes(
     changes = _visibility_changes(40, 1_795_002_200_000)
     p.submit(changes)
     wait_for(lambda: len(p.writes()) >= 3, timeout=20, what="the flush to be under way")
-    lease = p.rt.keys("lease", BUSINESS)
+    lease = p.rt.keys.business(BUSINESS, "lease")
     assert p.rt.redis.exists(lease)
     assert first.proc is not None
     os.kill(first.proc.pid, signal.SIGTERM)  # as a platform sends it: to the main process
@@ -148,7 +148,7 @@ def test_a_stopping_worker_gives_up_in_call_retries_and_releases_the_lease(make_
     attempts = len(p.writes())
     assert attempts < 10, "the in-call retries went on after the worker began to stop"
     assert stopped_in < 5.0, f"stopping took {stopped_in:.1f}s"
-    assert not p.rt.redis.exists(p.rt.keys("lease", BUSINESS))
+    assert not p.rt.redis.exists(p.rt.keys.business(BUSINESS, "lease"))
     # An attempt went out and failed: its target is written again later, under a new key.
-    assert p.rt.redis.zscore(p.rt.keys("suspect", BUSINESS), change.target.key()) is not None
+    assert p.rt.redis.zscore(p.rt.keys.business(BUSINESS, "suspect"), change.target.key()) is not None
     assert p.rt.ledger.pending_count(BUSINESS) == 1
