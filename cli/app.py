@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from cli import change, dead_letters, history, mappings, operations, plan, status
+from cli import change, dead_letters, history, mappings, migrate, operations, plan, status
 from cli.env import ROOT, load_cli_env
 from config.logging import configure_logging
 from config.settings import get_settings
@@ -32,6 +32,7 @@ app.add_typer(dead_letters.credentials_app, name="credentials")
 app.add_typer(operations.stores_app, name="stores")
 app.add_typer(operations.items_app, name="items")
 app.command("audit")(operations.audit_command)
+app.command("migrate-keys")(migrate.migrate_keys_command)
 
 
 def main() -> None:
