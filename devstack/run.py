@@ -212,7 +212,10 @@ def banner(
 
 SETTING_NOTES: dict[str, str] = {
     "redis_url": "Redis of the ledger, leases, debounce state, dead letters, mappings, inventory stream; "
-    "`redis+sentinel://[:password@]host:port[,host:port]/service[/db]` = the master Sentinel names",
+    "`redis+sentinel://[:password@]host:port[,host:port]/service[/db]` = the master Sentinel names; "
+    "`redis+cluster://host:port[,host:port]` = Redis Cluster (needs `BROKER_URL=amqp://...`)",
+    "redis_cluster_nodes": "`host:port[,host:port]` of a Redis Cluster for the state: the same as "
+    "`REDIS_URL=redis+cluster://...`",
     "broker_url": "Dramatiq broker; unset = `REDIS_URL`; `amqp://...` = RabbitMQ (state stays in Redis)",
     "prefix": "prefix of every Redis key (broker namespace `<prefix>-dramatiq`); one per deployment",
     "redis_min_replicas_ack": "intake answers 202 only once this many Redis replicas acknowledged the record "
