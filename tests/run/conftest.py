@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cluster_support import running_cluster
 from run_support import Stack, env_for
 
 from config.redis import connect, delete_prefix
@@ -44,3 +45,10 @@ def stack_redis(redis_url: str) -> Iterator[Any]:
     client = connect(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real 3-primary Redis Cluster on loopback for the session (``cluster_support``)."""
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as url:
+        yield url

@@ -11,9 +11,9 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import redis
 
 
@@ -59,10 +59,9 @@ def _create_cluster(ports: list[int]) -> None:
         client.execute_command("CLUSTER MEET", "127.0.0.1", ports[0])
 
 
-@pytest.fixture(scope="session")
-def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``redis+cluster://127.0.0.1:p1,...`` of a cluster that lives for the test session."""
-    base: Path = tmp_path_factory.mktemp("cluster")
+@contextmanager
+def running_cluster(base: Path) -> Iterator[str]:
+    """``redis+cluster://127.0.0.1:p1,...`` of a cluster of 3 primaries, stopped after the ``with``."""
     ports = [_free_port() for _ in range(3)]
     procs = []
     for port in ports:
