@@ -26,7 +26,7 @@ from typing import Any
 import redis
 
 from bench.lunch_rush import API_TOKEN, WEBHOOK_SECRET, SendReport, Stream, deliver, expected_final, make_stream
-from config.redis import Keys, connect
+from config.redis import Keys, connect, delete_prefix
 from devstack.embedded_redis import EmbeddedRedis, free_port, reachable
 from devstack.sandbox.seed import default_credentials
 from devstack.sandbox.testing import SandboxProcess
@@ -56,6 +56,9 @@ class ChaosConfig:
     permanent_faults: int = 2
     settle_timeout_s: float = 150.0
     seed: int = 11
+    cluster_url: str | None = None
+    """State on this Redis Cluster and messages on ``broker_url`` (RabbitMQ); no Redis restart then."""
+    broker_url: str | None = None
 
 
 @dataclass
@@ -91,6 +94,7 @@ def run_chaos(config: ChaosConfig, workdir: Path | None = None) -> ChaosResult:
     data_dir = workdir / "redis"
     port = free_port()
     server = EmbeddedRedis.start(port=port, data_dir=data_dir, persist=True)
+    state_url = config.cluster_url or server.url
     prefix = f"mschaos-{uuid.uuid4().hex[:8]}"
     businesses = bench_business_ids(config.businesses)
     sandbox = SandboxProcess(
@@ -116,7 +120,7 @@ def run_chaos(config: ChaosConfig, workdir: Path | None = None) -> ChaosResult:
             workdir / "credentials.toml", {b: default_credentials(b) for b in businesses}, provider_ids=[1, 6]
         )
         env = stack_env(
-            redis_url=server.url,
+            redis_url=state_url,
             prefix=prefix,
             klikit_url=sandbox.url,
             credentials_file=creds,
@@ -127,6 +131,8 @@ def run_chaos(config: ChaosConfig, workdir: Path | None = None) -> ChaosResult:
             sweep_stale_after_s=3.0,
             log_level="WARNING",
         )
+        if config.broker_url:
+            env["BROKER_URL"] = config.broker_url
         workers = [ServiceProcess(WORKER_ARGV, env, log_path=workdir / f"worker-{i}.log").start() for i in range(2)]
         procs += workers
         procs.append(ServiceProcess(SCHEDULER_ARGV, env, log_path=workdir / "scheduler.log").start())
@@ -154,7 +160,7 @@ def run_chaos(config: ChaosConfig, workdir: Path | None = None) -> ChaosResult:
                     procs.append(workers[victim % len(workers)])
                     victim += 1
                     next_kill = time.monotonic() + config.kill_every_s
-                if restarts == 0 and now >= restart_at:
+                if restarts == 0 and now >= restart_at and config.cluster_url is None:
                     stop_redis(server)
                     time.sleep(config.redis_down_s)
                     restarted = EmbeddedRedis.start(port=port, data_dir=data_dir, persist=True)
@@ -170,7 +176,7 @@ def run_chaos(config: ChaosConfig, workdir: Path | None = None) -> ChaosResult:
         time.sleep(min(config.duration_s, 10.0))
         stop_chaos.set()
         chaos_thread.join(timeout=30)
-        client = connect(server.url)
+        client = connect(state_url)
         keys = Keys(prefix)
         settled = _wait_settled(client, keys, businesses, config.settle_timeout_s)
         ledger = Ledger(client, keys)
@@ -210,6 +216,9 @@ def run_chaos(config: ChaosConfig, workdir: Path | None = None) -> ChaosResult:
             with contextlib.suppress(Exception):
                 p.terminate(timeout=10)
         sandbox.stop()
+        if config.cluster_url:
+            with contextlib.suppress(Exception):
+                delete_prefix(connect(config.cluster_url), prefix)
         with contextlib.suppress(Exception):
             stop_redis(server)
 

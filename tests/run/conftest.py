@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_support import running_cluster
 from run_support import Stack, env_for
 
 from config.redis import connect, delete_prefix
+from devstack.redis_cluster import running_cluster
 from devstack.sandbox.testing import SandboxProcess
 
 

