@@ -51,8 +51,10 @@ def parse_report(text: str) -> dict[str, Any]:
     return out
 
 
-def _lua_string(data: bytes) -> str:
-    return '"' + "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else f"\\{b}" for b in data) + '"'
+def lua_string(data: bytes) -> str:
+    """``data`` as a Lua string literal. Escapes are three digits: Lua reads up to three after a
+    backslash, so an unpadded ``\\34`` before a digit (``"2026``) would become another byte."""
+    return '"' + "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else f"\\{b:03d}" for b in data) + '"'
 
 
 def request_script(requests: Sequence[Request], threads: int) -> str:
@@ -60,8 +62,8 @@ def request_script(requests: Sequence[Request], threads: int) -> str:
     so that no request goes twice until the list runs out (then it starts again)."""
     lines = ["local reqs = {}"]
     for path, body, headers in requests:
-        hdrs = ", ".join(f"[{_lua_string(k.encode())}] = {_lua_string(v.encode())}" for k, v in headers.items())
-        lines.append(f"reqs[#reqs + 1] = {{{_lua_string(path.encode())}, {{{hdrs}}}, {_lua_string(body)}}}")
+        hdrs = ", ".join(f"[{lua_string(k.encode())}] = {lua_string(v.encode())}" for k, v in headers.items())
+        lines.append(f"reqs[#reqs + 1] = {{{lua_string(path.encode())}, {{{hdrs}}}, {lua_string(body)}}}")
     lines += [
         "local started = 0",
         "function setup(thread)",
