@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 import redis
+import redis.asyncio
 from redis.sentinel import Sentinel
 
 from config.settings import Settings, SettingsError, mask_url
@@ -165,3 +166,24 @@ def delete_prefix(client: redis.Redis, prefix: str) -> int:
     if batch:
         deleted += int(client.delete(*batch))
     return deleted
+
+
+def connect_async(url: str, *, decode_responses: bool = True) -> redis.asyncio.Redis:
+    """:func:`connect`'s asyncio twin (same options, Sentinel URLs too) for the receiver's event loop.
+
+    Its connections belong to the event loop that opens them: build one client per loop."""
+    from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+
+    options: dict = {
+        "decode_responses": decode_responses,
+        "socket_connect_timeout": 2,
+        "health_check_interval": 30,
+    }
+    if not is_sentinel_url(url):
+        return redis.asyncio.Redis.from_url(url, **options)
+    target = parse_sentinel_url(url)
+    sentinel = AsyncSentinel(list(target.sentinels), socket_connect_timeout=2, socket_timeout=2)
+    client: redis.asyncio.Redis = sentinel.master_for(
+        target.service, redis_class=redis.asyncio.Redis, db=target.db, password=target.password, **options
+    )
+    return client
