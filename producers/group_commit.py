@@ -4,10 +4,13 @@
 
 - ``await submit(key, units)`` queues a request's units (for the record script: its changes) and
   answers one result per unit, in order. An empty request answers ``[]`` at once.
-- The first submit while no window is open opens one of ``window_s`` seconds (0: until the event
-  loop's current callbacks have run); every submit until it closes joins it. A window closes
-  once, and later submits open the next window, which may commit while the previous one is
-  still waiting for Redis (each is complete on its own).
+- The first submit while no window is open opens one; every submit until it closes joins it.
+  With no commit of this group in flight the window closes once the event loop's current
+  callbacks have run (a lone request waits for nothing); while one is in flight it stays open
+  until that commit returns, ``window_s`` at most (so requests gather while Redis works, and
+  none waits longer than ``window_s`` for its window to close). A window closes once; later
+  submits open the next, which may commit while the previous one still waits for Redis (each
+  is complete on its own).
 - On close, the requests of each key are packed into calls by :func:`plan_calls` (pure: whole
   requests in arrival order, at most ``cap`` units a call, a request larger than ``cap`` split
   over calls of its own), and ``run`` is awaited ONCE with every call of the window (so that it
@@ -91,6 +94,7 @@ class GroupCommit(Generic[K, U, R]):
         self._open: dict[K, list[_Waiter[U, R]]] = {}
         self._closing: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # a reference to each commit, so none is collected
+        self._in_flight = 0
 
     def __repr__(self) -> str:
         return f"GroupCommit(window_s={self.window_s}, cap={self.cap})"
@@ -102,7 +106,7 @@ class GroupCommit(Generic[K, U, R]):
         waiter: _Waiter[U, R] = _Waiter(list(units), loop.create_future())
         self._open.setdefault(key, []).append(waiter)
         if self._closing is None:
-            if self.window_s:
+            if self._in_flight and self.window_s:
                 self._closing = loop.call_later(self.window_s, self._close)
             else:
                 self._closing = loop.call_soon(self._close)
@@ -110,11 +114,22 @@ class GroupCommit(Generic[K, U, R]):
 
     def _close(self) -> None:
         window, self._open, self._closing = self._open, {}, None
+        self._in_flight += 1
         task = asyncio.get_running_loop().create_task(self._commit(window))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _commit(self, window: dict[K, list[_Waiter[U, R]]]) -> None:
+        try:
+            await self._commit_window(window)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight and self._closing is not None:
+                # Nothing in flight any more: the open window has nothing left to wait for.
+                self._closing.cancel()
+                self._closing = asyncio.get_running_loop().call_soon(self._close)
+
+    async def _commit_window(self, window: dict[K, list[_Waiter[U, R]]]) -> None:
         calls: list[tuple[K, list[U]]] = []
         owners: list[list[tuple[_Waiter[U, R], Slice]]] = []
         for key, waiters in window.items():
