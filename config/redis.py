@@ -12,6 +12,7 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
+import redis.asyncio
 from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel
 
@@ -275,3 +276,36 @@ def delete_prefix(client: redis.Redis, prefix: str) -> int:
     if batch:
         deleted += int(client.delete(*batch))
     return deleted
+
+
+def connect_async(url: str, *, decode_responses: bool = True) -> redis.asyncio.Redis:
+    """:func:`connect`'s asyncio twin (same options, Sentinel and Cluster URLs too) for the receiver's event loop.
+
+    Its connections belong to the event loop that opens them: build one client per loop."""
+    from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+
+    options: dict = {
+        "decode_responses": decode_responses,
+        "socket_connect_timeout": 2,
+        "health_check_interval": 30,
+    }
+    if is_cluster_url(url):
+        from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+        from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+        seeds = parse_cluster_url(url)
+        cluster: Any = AsyncRedisCluster(
+            startup_nodes=[AsyncClusterNode(host, port) for host, port in seeds.nodes],
+            password=seeds.password,
+            decode_responses=decode_responses,
+            socket_connect_timeout=2,
+        )
+        return cast(redis.asyncio.Redis, cluster)
+    if not is_sentinel_url(url):
+        return redis.asyncio.Redis.from_url(url, **options)
+    target = parse_sentinel_url(url)
+    sentinel = AsyncSentinel(list(target.sentinels), socket_connect_timeout=2, socket_timeout=2)
+    client: redis.asyncio.Redis = sentinel.master_for(
+        target.service, redis_class=redis.asyncio.Redis, db=target.db, password=target.password, **options
+    )
+    return client

@@ -166,6 +166,10 @@ class Settings(BaseSettings):
     shopify_webhook_secrets: SecretStr | None = None
     standard_webhook_secrets: SecretStr | None = None
     webhook_max_body_bytes: int = 1024 * 1024
+    record_group_ms: float = Field(1.0, ge=0, le=100)
+    """``/v1/changes`` and Standard Webhooks requests are recorded together, one record-script call
+    per business (``producers.recorder``): those of one event-loop tick, and while a record is in
+    flight those arriving until it returns, at most this long; 0 = one tick only."""
     webhook_tolerance_s: int = 300
     dedupe_ttl_s: int = 72 * 3600
     dead_letter_retention_days: float = 30.0

@@ -268,6 +268,9 @@ SETTING_NOTES: dict[str, str] = {
     "shopify_webhook_secrets": "Shopify app secrets, comma-separated",
     "standard_webhook_secrets": "Standard Webhooks secrets: `[name=]scope:whsec_...`, comma-separated",
     "webhook_max_body_bytes": "largest accepted body (413 above)",
+    "record_group_ms": "`/v1/changes` and Standard Webhooks requests share one record-script call per "
+    "business (group commit): those of one event-loop tick and, while a record is in flight, those arriving "
+    "until it returns, at most this long; 0 = one tick only",
     "webhook_tolerance_s": "Standard Webhooks timestamp tolerance, either way",
     "dedupe_ttl_s": "how long a source event id is remembered for duplicate detection",
     "history_max_per_business": "entries kept per business in the change history (`history:B`); 0 = off",

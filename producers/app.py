@@ -14,10 +14,15 @@ Routes::
                               (``producers.console``)
 
 Each request: body read with a size cap (Content-Length checked first, then the bytes read),
-signature verified on the raw bytes, JSON parsed and checked; then one worker-thread hop does the
-Redis work: one pipelined round trip for the duplicate claim and the id lookups, the ledger
-record (``producers.intake.accept``), and one pipelined round trip that marks the event done and
-keeps any unmapped part for review.
+signature verified on the raw bytes, JSON parsed and checked. ``/v1/changes`` and Standard
+Webhooks then stay on the event loop (``producers.recorder``): the body is checked and expanded
+there when it is small (a large one, or one that needs klikit's channel list, on a worker
+thread), the webhook's duplicate claim and done mark ride one pipelined round trip with the other
+requests' of the same moment, and the record joins the group commit (one record-script call per
+business per ``MENUSYNC_RECORD_GROUP_MS`` window). Square and Shopify do their Redis work in one
+worker-thread hop: one pipelined round trip for the duplicate claim and the id lookups, the
+ledger record (``producers.intake.accept``), and one pipelined round trip that marks the event
+done and keeps any unmapped part for review.
 
 A visibility change names the channels (klikit provider ids) it shows or hides the entities on;
 the other channels stay as they are. A provider klikit does not list for the business is refused
@@ -38,8 +43,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis
@@ -50,16 +56,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.logging import register_secrets
-from config.redis import Keys
+from config.redis import Keys, connect_async
 from config.settings import Settings
 from producers.access import Grant, KnownBusinesses, match_token, parse_grants
-from producers.canonical import TooManyTargets, expand_batch, read_batch
+from producers.canonical import TooManyTargets, count_targets, expand_batch, read_batch
 from producers.console import mount_console
 from producers.dedupe import claim_outcome, dedupe_key, queue_claim, queue_done
 from producers.intake import accept
 from producers.mapping import Mappings, decode_entities, decode_stores
 from producers.metrics import UNMAPPED_EVENTS, WEBHOOK_EVENTS
 from producers.operations_api import operations_router
+from producers.recorder import Recorder
 from producers.review import queue_review
 from producers.runtime import shared_client
 from producers.signatures import (
@@ -85,11 +92,15 @@ from producers.webhooks import (
 from workers.changes import Change, ChangeBatch
 from workers.providers import ProvidersUnavailable
 from workers.runtime import Runtime
+from workers.submit import SubmitResult
 
 log = structlog.get_logger("producers.app")
 
 SOURCES = ("square", "shopify", "standard")
 JSON = "application/json"
+#: Bodies up to this size with up to this many targets are parsed and expanded on the event loop.
+INLINE_PARSE_BYTES = 16 * 1024
+INLINE_EXPAND_TARGETS = 200
 
 
 class Rejection(Exception):
@@ -136,7 +147,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 class Receiver:
     """Everything a request needs, built once per app: settings, secrets, the Redis pool."""
 
-    def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
+    def __init__(self, settings: Settings, client: redis.Redis | None = None, recorder: Recorder | None = None) -> None:
         self.settings = settings
         self.client = client or shared_client(settings.redis_url)
         self.keys = Keys(settings.prefix)
@@ -160,6 +171,12 @@ class Receiver:
             )
         self.runtime = Runtime(settings)
         """Credentials and klikit access for the channel (provider) list of visibility changes."""
+        self.recorder = recorder or Recorder(
+            lambda: connect_async(settings.redis_url),
+            window_ms=settings.record_group_ms,
+            dedupe_ttl_s=settings.dedupe_ttl_s,
+        )
+        """The event-loop record path of ``/v1/changes`` and Standard Webhooks (group commit)."""
 
     def __repr__(self) -> str:
         return f"Receiver({self.keys!r})"
@@ -235,6 +252,21 @@ class Receiver:
         """Validate, authorize and expand a canonical body (CPU work, and for visibility changes the
         business's channel list: called on a worker thread). Raises :class:`Rejection`: 400 naming the
         field, 413 past the target cap, 403/422 for the business, 503 when the channels cannot be read."""
+        return self.expand(self.read_authorized(body, grants))
+
+    async def parse_changes_async(self, body: bytes, grants: list[Grant]) -> list[Change]:
+        """:meth:`parse_changes` from the event loop: inline for a small body that needs no channel
+        list (a thread hop costs more than the parse), else on a worker thread (a large body's parse
+        would stall every other request; the channel list may read klikit)."""
+        if len(body) > INLINE_PARSE_BYTES:
+            return await run_in_threadpool(self.parse_changes, body, grants)
+        batch = self.read_authorized(body, grants)
+        if batch.needs_providers() or count_targets(batch) > INLINE_EXPAND_TARGETS:
+            return await run_in_threadpool(self.expand, batch)
+        return self.expand(batch)
+
+    def read_authorized(self, body: bytes, grants: list[Grant]) -> ChangeBatch:
+        """The checked body, for a business the grants cover (:class:`Rejection` otherwise)."""
         try:
             batch = read_batch(body, self.settings.max_targets_per_request)
         except TooManyTargets as exc:
@@ -242,6 +274,10 @@ class Receiver:
         except PayloadError as exc:
             raise _bad_payload(exc) from None
         self.authorize(grants, batch.business_id)
+        return batch
+
+    def expand(self, batch: ChangeBatch) -> list[Change]:
+        """The batch's changes, one per target (may read the channel list: see :meth:`parse_changes`)."""
         try:
             return expand_batch(batch, self.runtime.known_providers)
         except PayloadError as exc:
@@ -265,7 +301,33 @@ class Receiver:
 
     def record_api(self, body: bytes, grant: Grant) -> tuple[int, dict]:
         changes = self.parse_changes(body, [grant])
-        result = accept(changes, timers=self.timers, producer="api", actor=grant.name)
+        return self._api_answer(accept(changes, timers=self.timers, producer="api", actor=grant.name))
+
+    async def record_standard_async(self, event_id: str, grants: list[Grant], raw: bytes) -> tuple[int, dict]:
+        """:meth:`record_standard` on the event loop: the same claim, record and done mark, grouped."""
+        changes = await self.parse_changes_async(raw, grants)
+        key = dedupe_key(self.keys, "standard", event_id)
+        claim = await self.recorder.claim(key)
+        if claim != "claimed":
+            return self._not_claimed("standard", event_id, claim)
+        actor = ",".join(g.name for g in grants)
+        try:
+            result = await self.recorder.accept(changes, source="standard", actor=actor)
+        except BaseException:
+            with contextlib.suppress(redis.RedisError, OSError):
+                await self.recorder.release(key)  # let the sender's retry through at once
+            raise
+        await self.recorder.done(key)
+        WEBHOOK_EVENTS.labels("standard", "accepted").inc()
+        return 202, {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
+
+    async def record_api_async(self, body: bytes, grant: Grant) -> tuple[int, dict]:
+        """:meth:`record_api` on the event loop (group commit)."""
+        changes = await self.parse_changes_async(body, [grant])
+        result = await self.recorder.accept(changes, source="api", actor=grant.name)
+        return self._api_answer(result)
+
+    def _api_answer(self, result: SubmitResult) -> tuple[int, dict]:
         answer = {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
         if result.duplicate and result.duplicate == len(result.outcomes):
             # Every change repeats the stored one (same target, event time and value): nothing to do.
@@ -318,19 +380,26 @@ class Receiver:
         body_id = "sha256:" + hashlib.sha256(body).hexdigest()
         return self.record_pos, ("shopify", event_id, shopify_levels(level), body, body_id)
 
-    def standard(self, request: Request, body: bytes) -> tuple[Callable[..., tuple[int, dict]], tuple] | dict:
+    def standard(self, request: Request, body: bytes) -> tuple[Callable[..., Any], tuple] | dict:
         event_id, matched = verify_standard(
             body, request.headers, self.standard_secrets, tolerance_s=self.settings.webhook_tolerance_s
         )
         if len(event_id) > 200:
             raise PayloadError("webhook-id is longer than 200 characters", "webhook-id")
-        return self.record_standard, (event_id, [self.standard_grants[i] for i in matched], body)
+        return self.record_standard_async, (event_id, [self.standard_grants[i] for i in matched], body)
 
 
-def create_app(settings: Settings, *, client: redis.Redis | None = None) -> FastAPI:
-    """The receiver app. ``client`` defaults to the process-wide pool for ``settings.redis_url``."""
-    receiver = Receiver(settings, client)
-    app = FastAPI(title="menusync producers", version="1", docs_url=None, redoc_url=None)
+def create_app(settings: Settings, *, client: redis.Redis | None = None, recorder: Recorder | None = None) -> FastAPI:
+    """The receiver app. ``client`` defaults to the process-wide pool for ``settings.redis_url``,
+    ``recorder`` to one on an asyncio client of ``settings.redis_url``."""
+    receiver = Receiver(settings, client, recorder)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await receiver.recorder.aclose()
+
+    app = FastAPI(title="menusync producers", version="1", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.receiver = receiver
     limit = settings.webhook_max_body_bytes
     handlers = {"square": receiver.square, "shopify": receiver.shopify, "standard": receiver.standard}
@@ -340,10 +409,14 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None) -> Fast
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error(exc.status_code, code, str(exc.detail))
 
-    async def run(work: Callable[..., tuple[int, dict]], args: tuple, source: str) -> Response:
-        # The work runs on a worker thread: parsing and expanding a batch, then the blocking Redis calls.
+    async def run(work: Callable[..., Any], args: tuple, source: str) -> Response:
+        # A coroutine function runs on the event loop (producers.recorder); any other on a worker
+        # thread: parsing and expanding a batch, then the blocking Redis calls.
         try:
-            status, body = await run_in_threadpool(work, *args)
+            if inspect.iscoroutinefunction(work):
+                status, body = await work(*args)
+            else:
+                status, body = await run_in_threadpool(work, *args)
         except Rejection as exc:
             return rejected(source, exc)
         except (redis.RedisError, OSError):
@@ -397,7 +470,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None) -> Fast
             body = await read_body(request, limit)
         except Rejection as exc:
             return rejected("api", exc)
-        return await run(receiver.record_api, (body, grant), "api")
+        return await run(receiver.record_api_async, (body, grant), "api")
 
     app.include_router(operations_router(settings, receiver.runtime))
     mount_console(app, receiver)  # /console and GET /v1/businesses/{id}/history

@@ -20,13 +20,22 @@ from producers.timers import Timers
 from workers.changes import Change
 
 if TYPE_CHECKING:
-    from workers.submit import SubmitResult
+    from workers.submit import RecordOutcome, SubmitResult
 
 
 def _submit(changes: Sequence[Change], producer: str, actor: str = "") -> SubmitResult:
     from workers.submit import submit_changes
 
     return submit_changes(changes, source=producer, actor=actor)
+
+
+def timers_due(changes: Sequence[Change], outcomes: Sequence[RecordOutcome]) -> list[tuple[Change, str]]:
+    """The (change, version) pairs that get a timed re-enable: won, disabling, with ``until_ms``."""
+    return [
+        (change, outcome.version)
+        for change, outcome in zip(changes, outcomes, strict=True)
+        if outcome.won and outcome.version and change.until_ms is not None and change.value is False
+    ]
 
 
 def accept(
@@ -40,11 +49,7 @@ def accept(
     if not changes:
         return SubmitResult(accepted=0, superseded=0, outcomes=[])
     result = _submit(changes, producer, actor)
-    due = [
-        (change, outcome.version)
-        for change, outcome in zip(changes, result.outcomes, strict=True)
-        if outcome.won and outcome.version and change.until_ms is not None and change.value is False
-    ]
+    due = timers_due(changes, result.outcomes)
     if due:
         if timers is None:
             timers = Timers(*context())

@@ -1,6 +1,8 @@
 """Prometheus counters of the producers (default registry, exposed at ``GET /metrics``).
 
-Changes recorded and superseded are counted by ``workers.submit`` (label ``source`` = producer).
+Changes recorded and superseded are counted by ``workers.submit`` and ``producers.recorder``
+(label ``source`` = producer). ``menusync_record_requests_total`` / ``menusync_record_calls_total``
+is how many requests the receiver's group commit recorded per record-script call.
 """
 
 from __future__ import annotations
@@ -26,4 +28,12 @@ TIMERS = Counter(
     "menusync_timers",
     "Timed re-enables by outcome (fired, cancelled, dropped)",
     ["outcome"],
+)
+RECORD_REQUESTS = Counter(
+    "menusync_record_requests",
+    "Requests (with changes) the receiver recorded through its group commit",
+)
+RECORD_CALLS = Counter(
+    "menusync_record_calls",
+    "Record-script calls of the receiver's group commit (one per business, source and actor per window)",
 )

@@ -64,8 +64,15 @@ class Timers:
 
     def schedule(self, items: Sequence[tuple[Change, str]]) -> list[str]:
         """Store one timer per (won change with ``until_ms``, the version it got). One round trip."""
-        ids: list[str] = []
         pipe = self.client.pipeline(transaction=True)
+        ids = self.queue_schedule(pipe, items)
+        if ids:
+            pipe.execute()
+        return ids
+
+    def queue_schedule(self, pipe: Any, items: Sequence[tuple[Change, str]]) -> list[str]:
+        """Queue what :meth:`schedule` stores on ``pipe`` (a sync or asyncio MULTI pipeline); answers the ids."""
+        ids: list[str] = []
         for change, version in items:
             if change.until_ms is None:
                 continue
@@ -79,8 +86,6 @@ class Timers:
             pipe.hset(self.data_key, tid, json.dumps(data, separators=(",", ":")))
             pipe.zadd(self.due_key, {tid: change.until_ms})
             ids.append(tid)
-        if ids:
-            pipe.execute()
         return ids
 
     def claim_due(self, now_ms: int, limit: int = 500) -> tuple[list[Timer], list[str]]:

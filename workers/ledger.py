@@ -76,6 +76,63 @@ class DriftRepair:
 RECORD_CHUNK = 500
 
 
+def record_call(
+    k: Keys,
+    business_id: int,
+    changes: Sequence[Change],
+    expect_versions: Sequence[str | None] | None = None,
+    *,
+    now: int,
+    flag_ttl_ms: int,
+    history_max: int,
+    source: str,
+    actor: str,
+    received_ms: int,
+) -> tuple[list[str], list[Any]]:
+    """The keys and arguments of one ``record.lua`` call for ``changes``, all of ``business_id``
+    (at most :data:`RECORD_CHUNK`). The one place that knows the script's calling convention:
+    :meth:`Ledger.record` and the receiver's group commit (``producers.recorder``) both call it."""
+    args: list[Any] = [now, business_id, flag_ttl_ms, max(0, history_max), source[:32], actor[:64], received_ms]
+    for i, c in enumerate(changes):
+        expect = expect_versions[i] if expect_versions is not None else None
+        args += [c.target.key(), c.occurred_at_ms, c.value_json(), c.id, expect or ""]
+    keys = [
+        k.business(business_id, "desired"),
+        k.business(business_id, "dver"),
+        k.business(business_id, "cid"),
+        k.business(business_id, "aver"),
+        k.business(business_id, "pending"),
+        k.seq(business_id),
+        k.business(business_id, "stats"),
+        k.business(business_id, "dead"),
+        k.businesses_of(business_id),
+        k.flush_dirty(business_id),
+        k.flush_scheduled(business_id),
+        k.business(business_id, "history"),
+        k.attention_of(business_id, "pending"),
+    ]
+    return keys, args
+
+
+@dataclass(frozen=True)
+class RecordReply:
+    """One ``record.lua`` reply, per change in call order: the version it won with (``None``: it
+    did not), whether it was a duplicate; and whether the caller must send the flush message."""
+
+    versions: list[str | None]
+    duplicate: list[bool]
+    send: bool
+
+
+def read_record_reply(reply: Sequence[Any]) -> RecordReply:
+    *versions, send = reply
+    return RecordReply(
+        versions=[v if v not in ("", "=") else None for v in versions],
+        duplicate=[v == "=" for v in versions],
+        send=bool(send),
+    )
+
+
 class Ledger:
     """Desired state of every target, in Redis. Cheap to build; holds no state of its own."""
 
@@ -130,7 +187,6 @@ class Ledger:
         result: list[str | None] = [None] * len(changes)
         now = now_ms()
         received = received_ms if received_ms is not None else now
-        source, actor = source[:32], actor[:64]
         record = script(self.r, "record")
         # At most RECORD_CHUNK targets per script call, so one large request never holds Redis for long.
         # Each call compares versions itself (latest wins across chunks) and only the first call that
@@ -141,35 +197,24 @@ class Ledger:
             for start in range(0, len(indexes), RECORD_CHUNK)
         ]
         for business_id, indexes in chunks:
-            k = self._biz_keys(business_id)
-            args: list[Any] = [now, business_id, flag_ttl_ms, max(0, history_max), source, actor, received]
-            for i in indexes:
-                c = changes[i]
-                expect = expect_versions[i] if expect_versions is not None else None
-                args += [c.target.key(), c.occurred_at_ms, c.value_json(), c.id, expect or ""]
-            keys = [
-                k["desired"],
-                k["dver"],
-                k["cid"],
-                k["aver"],
-                k["pending"],
-                self.k.seq(business_id),
-                k["stats"],
-                k["dead"],
-                self.k.businesses_of(business_id),
-                self.k.business(business_id, "flush", "dirty"),
-                self.k.business(business_id, "flush", "scheduled"),
-                self.k.business(business_id, "history"),
-                self.k.attention_of(business_id, "pending"),
-            ]
-            *versions, send = record(keys=keys, args=args)
-            for i, version in zip(indexes, versions, strict=True):
-                if version == "=":
-                    if duplicates is not None:
-                        duplicates.add(i)
-                    continue
-                result[i] = version or None
-            if send and flush_to_send is not None:
+            keys, args = record_call(
+                self.k,
+                business_id,
+                [changes[i] for i in indexes],
+                [expect_versions[i] for i in indexes] if expect_versions is not None else None,
+                now=now,
+                flag_ttl_ms=flag_ttl_ms,
+                history_max=history_max,
+                source=source,
+                actor=actor,
+                received_ms=received,
+            )
+            reply = read_record_reply(record(keys=keys, args=args))
+            for i, version, same in zip(indexes, reply.versions, reply.duplicate, strict=True):
+                if same and duplicates is not None:
+                    duplicates.add(i)
+                result[i] = version
+            if reply.send and flush_to_send is not None:
                 flush_to_send.add(business_id)
         return result
 
