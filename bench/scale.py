@@ -636,6 +636,18 @@ def _rows(sweeper: list[dict[str, Any]], e2e: list[dict[str, Any]], args: argpar
     return rows
 
 
+def _part_in_child(skip: str, argv: list[str]) -> list[dict[str, Any]]:
+    """Run one part as ``python -m bench.scale ... --part-out FILE``: the workers' broker (built once per
+    process from the environment) and the process runtime then belong to that part's Redis."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="menusync-scale-") as tmp:
+        out = Path(tmp) / "part.json"
+        subprocess.check_call([sys.executable, "-m", "bench.scale", *argv, skip, "--part-out", str(out)])
+        part: list[dict[str, Any]] = json.loads(out.read_text())
+        return part
+
+
 def _f(v: float | None) -> str:
     return "–" if v is None else f"{v:.3f}"
 
@@ -659,7 +671,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=None, help="intake records (default 2000, quick 1000)")
     parser.add_argument("--scan-max", type=int, default=10_000, help="businesses the full-scan comparison reads")
     parser.add_argument("--name", default="scale", help="result file name")
-    args = parser.parse_args(argv)
+    parser.add_argument("--part-out", default=None, help=argparse.SUPPRESS)  # a part's child: its rows go here
+    raw_argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(raw_argv)
     quick = args.quick
     args.sizes = args.sizes or ([1, 100, 1_000] if quick else [1, 100, 1_000, 10_000])
     args.duration_s = args.duration_s if args.duration_s is not None else (8.0 if quick else 30.0)
@@ -670,8 +684,12 @@ def main(argv: list[str] | None = None) -> int:
     # The sweeper warns about every business it nudges: here that is the point, not news.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     wall = time.monotonic()
-    sweeper = [] if args.skip_sweeper else _sweeper_part(args)
-    e2e = [] if args.skip_e2e else _e2e_part(args)
+    if args.part_out:  # one part, in a process of its own (its broker and runtime are built for its Redis)
+        part = _sweeper_part(args) if args.skip_e2e else _e2e_part(args)
+        Path(args.part_out).write_text(json.dumps(part))
+        return 0
+    sweeper = [] if args.skip_sweeper else _part_in_child("--skip-e2e", raw_argv)
+    e2e = [] if args.skip_e2e else _part_in_child("--skip-sweeper", raw_argv)
     rows = _rows(sweeper, e2e, args)
     save_result(
         args.name,
