@@ -41,25 +41,34 @@ def _pyplot() -> Any:
 
 def plot_scale(out: Path) -> str:
     result = _load("scale")
-    if result is None or not isinstance(result.get("raw"), list):
-        return "skipped: no bench/results/scale.json (python -m bench.scale)"
-    sizes = [r for r in result["raw"] if "businesses" in r]
-    xs = [r["businesses"] for r in sizes]
+    raw = (result or {}).get("raw")
+    if result is None or not isinstance(raw, dict) or not (raw.get("end_to_end") or raw.get("sweeper")):
+        return "skipped: no bench/results/scale.json of this version (python -m bench.scale)"
+    e2e = raw.get("end_to_end") or []
+    alone = raw.get("sweeper") or []
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    due = [r["pass_1pct_due_ms"]["median"] for r in sizes]
-    idle = [r["pass_idle_ms"]["median"] for r in sizes]
-    scan = [r["full_scan_ms"] * r["businesses"] / max(1, r["full_scan_measured_on"]) for r in sizes]
-    left.plot(xs, due, "o-", label="pass, 1 % of businesses due")
-    left.plot(xs, idle, "s-", label="pass, none due")
-    left.plot(xs, scan, "x--", label="the former full scan")
+    if e2e:
+        xs = [r["businesses"] for r in e2e]
+        left.plot(xs, [r["sweeper_pass_ms"]["median"] for r in e2e], "o-", label="end to end: scheduler pass, median")
+        left.plot(xs, [r["sweeper_pass_ms"]["max"] for r in e2e], "^:", label="end to end: scheduler pass, max")
+        right.plot(xs, [r["commands_per_change"] for r in e2e], "o-", label="end to end, every process")
+    if alone:
+        xs = [r["businesses"] for r in alone]
+        left.plot(xs, [r["pass_1pct_due_ms"]["median"] for r in alone], "d-", label="alone: pass, 1 % due")
+        left.plot(xs, [r["pass_idle_ms"]["median"] for r in alone], "s-", label="alone: pass, none due")
+        scan = [r["full_scan_ms"] for r in alone]
+        left.plot(xs, scan, "x--", label="alone: the former full scan")
+        right.plot(xs, [r["commands_per_change"] for r in alone], "s-", label="intake alone (record script)")
     left.set(xscale="log", yscale="log", xlabel="businesses", ylabel="sweeper pass (ms)", title="Sweeper pass")
     left.axhline(50, color="grey", lw=0.8, ls=":")
-    left.legend(fontsize=8)
-    right.plot(xs, [r["commands_per_change"] for r in sizes], "o-")
+    left.legend(fontsize=7)
     right.set(xscale="log", xlabel="businesses", ylabel="Redis commands per recorded change", title="Cost per change")
     right.set_ylim(bottom=0)
-    fig.suptitle(f"bench.scale, {result.get('finished_at', '')}", fontsize=9)
+    right.legend(fontsize=8)
+    fig.suptitle(
+        f"bench.scale, {result.get('finished_at', '')}, load at end {result.get('load_average_at_end')}", fontsize=9
+    )
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -32,7 +32,7 @@ QUICK: list[list[str]] = [
     ["bench.drift", "--samples", "8"],
     ["bench.history", "--n", "1000", "--paced-s", "3", "--rounds", "2"],
     ["bench.recovery", "--trials", "2", "--broker-trials", "1", "--lease-s", "10", "--rolling-s", "12"],
-    ["bench.scale", "--sizes", "100", "1000", "10000", "--passes", "10", "--trials", "3", "--records", "1000"],
+    ["bench.scale", "--quick"],
     ["bench.fairness", "--noisy", "20", "--burst", "1000", "--tail-s", "3"],
 ]
 
