@@ -290,7 +290,11 @@ def _clear_attention(rt: Any, timeout: float) -> int:
 
     passes = 0
     deadline = time.monotonic() + timeout
-    while rt.redis.zcard(rt.keys.attention("pending")) and time.monotonic() < deadline:
+
+    def filed() -> int:
+        return sum(int(rt.redis.zcard(rt.keys.attention("pending", shard))) for shard in rt.keys.shards())
+
+    while filed() and time.monotonic() < deadline:
         sweep_once(rt)
         passes += 1
         time.sleep(0.5)
