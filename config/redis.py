@@ -7,9 +7,10 @@ deployments (or test runs) can share one Redis and each cleans up only its own.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import redis
 import redis.asyncio
@@ -77,19 +78,25 @@ def _password(userinfo: str, at: str, bad: Any) -> str | None:
     return unquote(secret)
 
 
-def parse_cluster_url(url: str) -> ClusterUrl:
-    """Parse a ``redis+cluster://`` URL; :class:`RedisUrlError` names what is wrong."""
+def _split_url(url: str, scheme: str) -> tuple[Callable[[str], RedisUrlError], SplitResult]:
+    """The URL's parts after ``scheme://``, and the error maker naming the URL (its password masked)."""
     shown = mask_url(url)
 
     def bad(problem: str) -> RedisUrlError:
         return RedisUrlError(f"invalid Redis URL {shown}: {problem}")
 
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() != CLUSTER_SCHEME:
-        raise bad(f"the scheme must be {CLUSTER_SCHEME}://")
+    given, sep, rest = url.partition("://")
+    if not sep or given.lower() != scheme:
+        raise bad(f"the scheme must be {scheme}://")
     parts = urlsplit(f"x://{rest}")
     if parts.query or parts.fragment:
         raise bad("query strings and fragments are not supported")
+    return bad, parts
+
+
+def parse_cluster_url(url: str) -> ClusterUrl:
+    """Parse a ``redis+cluster://`` URL; :class:`RedisUrlError` names what is wrong."""
+    bad, parts = _split_url(url, CLUSTER_SCHEME)
     if parts.path.strip("/") not in ("", "0"):
         raise bad("a Redis Cluster has only database 0")
     userinfo, at, hostinfo = parts.netloc.rpartition("@")
@@ -98,17 +105,7 @@ def parse_cluster_url(url: str) -> ClusterUrl:
 
 def parse_sentinel_url(url: str) -> SentinelUrl:
     """Parse a ``redis+sentinel://`` URL; :class:`RedisUrlError` names what is wrong."""
-    shown = mask_url(url)
-
-    def bad(problem: str) -> RedisUrlError:
-        return RedisUrlError(f"invalid Redis URL {shown}: {problem}")
-
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() != SENTINEL_SCHEME:
-        raise bad(f"the scheme must be {SENTINEL_SCHEME}://")
-    parts = urlsplit(f"x://{rest}")
-    if parts.query or parts.fragment:
-        raise bad("query strings and fragments are not supported")
+    bad, parts = _split_url(url, SENTINEL_SCHEME)
     userinfo, at, hostinfo = parts.netloc.rpartition("@")
     password = _password(userinfo, at, bad)
     sentinels = _hosts(hostinfo, "sentinel", bad)

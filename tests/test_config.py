@@ -110,3 +110,21 @@ def test_credentials_are_re_read_after_a_clear_even_when_the_file_looks_unchange
     rt.redis.incr(rt.keys.credentials_generation())  # what `menusync credentials clear` does
     rt.refresh_credentials()
     assert rt.credential(398).secret_key.get_secret_value() == "bbbb"
+
+
+def test_a_cluster_url_names_its_seed_nodes_and_what_is_wrong_without_the_password() -> None:
+    import pytest
+
+    from config.redis import RedisUrlError, parse_cluster_url
+
+    parsed = parse_cluster_url("redis+cluster://:s3cret@10.0.0.1:7000,10.0.0.2:7001")
+    assert parsed.nodes == (("10.0.0.1", 7000), ("10.0.0.2", 7001)) and parsed.password == "s3cret"
+    assert "s3cret" not in repr(parsed)
+    for url, problem in (
+        ("redis+cluster://:s3cret@h:7000/2", "only database 0"),
+        ("redis+cluster://:s3cret@h:port", "no valid port"),
+        ("redis+cluster://:s3cret@h:7000?x=1", "query strings"),
+    ):
+        with pytest.raises(RedisUrlError, match=problem) as caught:
+            parse_cluster_url(url)
+        assert "s3cret" not in str(caught.value)
