@@ -57,7 +57,7 @@ def is_cluster_url(url: str) -> bool:
     return url.split("://", 1)[0].lower() == CLUSTER_SCHEME
 
 
-def _hosts(entries: str, what: str, bad: Any) -> tuple[tuple[str, int], ...]:
+def _hosts(entries: str, what: str, bad: Callable[[str], RedisUrlError]) -> tuple[tuple[str, int], ...]:
     hosts: list[tuple[str, int]] = []
     for entry in entries.split(","):
         host, colon, port = entry.strip().rpartition(":")
@@ -69,7 +69,7 @@ def _hosts(entries: str, what: str, bad: Any) -> tuple[tuple[str, int], ...]:
     return tuple(hosts)
 
 
-def _password(userinfo: str, at: str, bad: Any) -> str | None:
+def _password(userinfo: str, at: str, bad: Callable[[str], RedisUrlError]) -> str | None:
     if not at:
         return None
     _, colon, secret = userinfo.partition(":")
@@ -122,6 +122,17 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     return SentinelUrl(sentinels=sentinels, service=unquote(path[0]), db=db, password=password)
 
 
+def _cluster_options(url: str, node: Callable[[str, int], Any], decode_responses: bool) -> dict[str, Any]:
+    """The arguments of a cluster client (sync or asyncio: ``node`` is that library's ClusterNode)."""
+    seeds = parse_cluster_url(url)
+    return {
+        "startup_nodes": [node(host, port) for host, port in seeds.nodes],
+        "password": seeds.password,
+        "decode_responses": decode_responses,
+        "socket_connect_timeout": 2,
+    }
+
+
 def connect(url: str, *, decode_responses: bool = True) -> redis.Redis:
     """A client with a short connect timeout (hiredis parses when installed); decoded replies by default.
 
@@ -137,13 +148,7 @@ def connect(url: str, *, decode_responses: bool = True) -> redis.Redis:
         "health_check_interval": 30,
     }
     if is_cluster_url(url):
-        seeds = parse_cluster_url(url)
-        cluster: Any = RedisCluster(
-            startup_nodes=[ClusterNode(host, port) for host, port in seeds.nodes],
-            password=seeds.password,
-            decode_responses=decode_responses,
-            socket_connect_timeout=2,
-        )
+        cluster: Any = RedisCluster(**_cluster_options(url, ClusterNode, decode_responses))
         return cast(redis.Redis, cluster)
     if not is_sentinel_url(url):
         return redis.Redis.from_url(url, **options)
@@ -290,13 +295,7 @@ def connect_async(url: str, *, decode_responses: bool = True) -> redis.asyncio.R
         from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
         from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
-        seeds = parse_cluster_url(url)
-        cluster: Any = AsyncRedisCluster(
-            startup_nodes=[AsyncClusterNode(host, port) for host, port in seeds.nodes],
-            password=seeds.password,
-            decode_responses=decode_responses,
-            socket_connect_timeout=2,
-        )
+        cluster: Any = AsyncRedisCluster(**_cluster_options(url, AsyncClusterNode, decode_responses))
         return cast(redis.asyncio.Redis, cluster)
     if not is_sentinel_url(url):
         return redis.asyncio.Redis.from_url(url, **options)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -417,10 +417,15 @@ class Ledger:
     def dead_targets(self, business_id: int) -> dict[str, str]:
         return dict(self.r.hgetall(self.k.business(business_id, "dead")))
 
-    def businesses(self, shard: int | None = None) -> list[int]:
-        """Every business that ever recorded a change (of one state shard, when ``shard`` is given)."""
-        shards = self.k.shards() if shard is None else [shard]
-        pipe = self.r.pipeline(transaction=False)  # one round trip (one per node on a cluster)
-        for s in shards:
-            pipe.smembers(self.k.businesses(s))
-        return sorted(int(b) for members in pipe.execute() for b in members)
+    def businesses(self) -> list[int]:
+        """Every business that ever recorded a change."""
+        return sorted(b for members in self.businesses_by_shard(self.k.shards()).values() for b in members)
+
+    def businesses_by_shard(self, shards: Iterable[int]) -> dict[int, list[int]]:
+        """The businesses of each of ``shards`` (one round trip, one per node on a cluster). Each
+        shard's set only grows, so sets read a moment apart never contradict each other."""
+        wanted = list(shards)
+        pipe = self.r.pipeline(transaction=False)
+        for shard in wanted:
+            pipe.smembers(self.k.businesses(shard))
+        return {shard: sorted(int(b) for b in members) for shard, members in zip(wanted, pipe.execute(), strict=True)}

@@ -30,6 +30,11 @@ def _source(name: str) -> str:
     return resources.files("workers").joinpath("lua", f"{name}.lua").read_text()
 
 
+@cache
+def _sha(name: str) -> str:
+    return hashlib.sha1(_source(name).encode()).hexdigest()
+
+
 def check_one_slot(name: str, keys: Sequence[Any]) -> None:
     """Raise :class:`CrossSlotError` when ``keys`` hash to more than one cluster slot."""
     slots = {key_slot(k.encode() if isinstance(k, str) else k) for k in keys}
@@ -69,10 +74,9 @@ def run_scripts(client: redis.Redis, name: str, calls: Sequence[tuple[Sequence[A
     """
     if not calls:
         return []
-    runner = script(client, name)
     for keys, _ in calls:
         check_one_slot(name, keys)
-    sha = runner.inner.sha
+    sha = _sha(name)
 
     def send(batch: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
         pipe = client.pipeline(transaction=False)
@@ -90,11 +94,6 @@ def run_scripts(client: redis.Redis, name: str, calls: Sequence[tuple[Sequence[A
         if isinstance(reply, Exception):
             raise reply
     return replies
-
-
-@cache
-def _sha(name: str) -> str:
-    return hashlib.sha1(_source(name).encode()).hexdigest()
 
 
 async def run_async(

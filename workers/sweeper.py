@@ -174,11 +174,8 @@ def _shards_to_seed(rt: Runtime) -> list[int]:
 
 def due_reconciles(rt: Runtime, now: int, limit: int = 1_000) -> list[int]:
     """Businesses whose periodic read-back is due now, over every shard (see :func:`claim_due_reconciles`)."""
-    seeding = set(_shards_to_seed(rt))
-    calls = [
-        _reconcile_call(rt, shard, rt.ledger.businesses(shard) if shard in seeding else [], now, limit)
-        for shard in rt.keys.shards()
-    ]
+    seeding = rt.ledger.businesses_by_shard(_shards_to_seed(rt))
+    calls = [_reconcile_call(rt, shard, seeding.get(shard, []), now, limit) for shard in rt.keys.shards()]
     return [int(b) for reply in run_scripts(rt.redis, "reconcile_claim", calls) for b in reply]
 
 
