@@ -217,7 +217,8 @@ SETTING_NOTES: dict[str, str] = {
     "redis_cluster_nodes": "`host:port[,host:port]` of a Redis Cluster for the state: the same as "
     "`REDIS_URL=redis+cluster://...`",
     "broker_url": "Dramatiq broker; unset = `REDIS_URL`; `amqp://...` = RabbitMQ (state stays in Redis)",
-    "prefix": "prefix of every Redis key (broker namespace `<prefix>-dramatiq`); one per deployment",
+    "prefix": "prefix of every Redis key and Dramatiq queue (`<prefix>-flush`, ...; "
+    "broker namespace `<prefix>-dramatiq`); one per deployment",
     "redis_min_replicas_ack": "intake answers 202 only once this many Redis replicas acknowledged the record "
     "(`WAIT`), else 503; 0 = off",
     "redis_ack_timeout_ms": "how long intake's `WAIT` waits for `MENUSYNC_REDIS_MIN_REPLICAS_ACK` replicas",

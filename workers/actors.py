@@ -16,10 +16,12 @@ from workers.errors import FlushDeferred, UnreadablePayload
 from workers.fairness import Lane
 from workers.flush import flush_business_now, read_business_id
 from workers.publish import publish_business_now
+from workers.queues import queue_name
 from workers.reconcile import read_store_keys, reconcile_business_now
 from workers.runtime import runtime
 
-broker = build_broker(get_settings())
+_settings = get_settings()
+broker = build_broker(_settings)
 dramatiq.set_broker(broker)
 
 log = structlog.get_logger("menusync.actors")
@@ -43,7 +45,7 @@ BACKLOG_PRIORITY = 10
 
 
 @dramatiq.actor(
-    queue_name="menusync-flush",
+    queue_name=queue_name(_settings.prefix, "flush"),
     priority=FRESH_PRIORITY,
     retry_when=retry_when,
     throws=(UnreadablePayload,),
@@ -59,7 +61,7 @@ def flush_business(business_id: int) -> None:
 
 
 @dramatiq.actor(
-    queue_name="menusync-flush-backlog",
+    queue_name=queue_name(_settings.prefix, "flush-backlog"),
     priority=BACKLOG_PRIORITY,
     retry_when=retry_when,
     throws=(UnreadablePayload,),
@@ -76,7 +78,9 @@ def send_flush_backlog(business_id: int) -> None:
     flush_business_backlog.send(business_id)
 
 
-@dramatiq.actor(queue_name="menusync-publish", retry_when=retry_when, throws=(UnreadablePayload,), max_age=None)
+@dramatiq.actor(
+    queue_name=queue_name(_settings.prefix, "publish"), retry_when=retry_when, throws=(UnreadablePayload,), max_age=None
+)
 def publish_business(business_id: int) -> None:
     """Publish ``business_id``'s menu once its burst of writes has been quiet for the quiet period."""
     publish_business_now(runtime(), read_business_id(business_id), send_publish, send_reconcile)
@@ -91,7 +95,10 @@ def reconcile_retry_when(retries: int, exception: BaseException) -> bool:
 
 
 @dramatiq.actor(
-    queue_name="menusync-reconcile", retry_when=reconcile_retry_when, throws=(UnreadablePayload,), max_age=None
+    queue_name=queue_name(_settings.prefix, "reconcile"),
+    retry_when=reconcile_retry_when,
+    throws=(UnreadablePayload,),
+    max_age=None,
 )
 def reconcile_business(business_id: int, store_keys: list[str] | None = None, reason: str = "periodic") -> None:
     """Read back ``business_id``'s published menus (``store_keys``, or every store) and repair drift."""

@@ -5,10 +5,10 @@ are busy than there are threads and klikit answers slowly, a quiet business's on
 would wait behind every busy flush, each holding its thread for as long as its backlog lasts.
 Two lanes keep small flushes quick (design.md, "Fairness"):
 
-- every nudge sends its flush to the **fresh** lane (``menusync-flush``), whose actor has the
+- every nudge sends its flush to the **fresh** lane (``<prefix>-flush``), whose actor has the
   higher priority: a worker thread that comes free takes a fresh flush before a backlog one;
 - a fresh flush whose round plans more than ``fresh_max_calls`` calls hands the business over
-  to the **backlog** lane (``menusync-flush-backlog``) before its first call;
+  to the **backlog** lane (``<prefix>-flush-backlog``) before its first call;
 - any flush yields once it has held its thread for ``slice_ms`` (checked before each call and
   before sleeping for the rate budget) and re-queues itself at the back of the backlog lane.
 

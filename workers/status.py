@@ -24,9 +24,9 @@ from config.settings import mask_url
 from workers.clock import now_ms
 from workers.credential_block import auth_block_key
 from workers.publish import PUBLISH_OPERATION
+from workers.queues import queue_names
 from workers.runtime import Runtime, runtime
 
-QUEUES = ("menusync-flush", "menusync-flush-backlog", "menusync-publish", "menusync-reconcile")
 #: At most this many delayed messages are decoded per queue to find the oldest.
 DELAYED_SCAN_LIMIT = 5_000
 
@@ -186,6 +186,8 @@ def collect(rt: Runtime | None = None, business_id: int | None = None) -> Status
     )
     ids = [business_id] if business_id is not None else rt.ledger.businesses()
     report.businesses = [business_status(rt, b, now) for b in ids]
-    report.queues = [rabbitmq_queue_status(q) if amqp else redis_queue_status(rt, q, now) for q in QUEUES]
+    report.queues = [
+        rabbitmq_queue_status(q) if amqp else redis_queue_status(rt, q, now) for q in queue_names(rt.settings.prefix)
+    ]
     report.dead_letters_total = rt.dead_letters.counts_by_code(business_id)
     return report

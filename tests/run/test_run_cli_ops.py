@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from cli.app import app
 from workers.changes import Change, Store, Target
 from workers.deadletters import DeadLetter
+from workers.queues import queue_name
 from workers.runtime import Runtime, runtime
 
 BUSINESS = 398
@@ -121,7 +122,7 @@ def test_status_reports_pending_dead_letters_credentials_and_queues(rt: Runtime)
     assert business["dead_letters"] == {"auth_invalid_credentials": 1}
     assert business["credential"] == "blocked: auth_invalid_credentials"
     assert business["last_publish_outcome"].startswith("ok")
-    flush = next(q for q in report["queues"] if q["queue"] == "menusync-flush")
+    flush = next(q for q in report["queues"] if q["queue"] == queue_name(rt.settings.prefix, "flush"))
     assert flush["delayed"] == 1
     assert flush["oldest_delayed_age_ms"] is not None and flush["oldest_delayed_overdue_ms"] == 0
     table = runner.invoke(app, ["status", "--business", str(BUSINESS)])

@@ -10,6 +10,7 @@ import pytest
 from config.settings import Settings
 from workers.changes import Change, Store, Target
 from workers.clock import now_ms
+from workers.queues import queue_name
 from workers.runtime import Runtime
 from workers.sweeper import PUBLISH_GRACE_MS, SCHEDULED_GRACE_MS, sweep_once
 
@@ -51,14 +52,14 @@ def _strand(rt: Runtime, entity: int = 101) -> None:
 
 def test_a_stranded_business_is_nudged_once(rt: Runtime, broker: Any) -> None:
     _strand(rt)
-    assert _delayed(rt, "menusync-flush") == 0
+    assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 0
     counts = sweep_once(rt)
     assert counts["stale"] == 1 and counts["nudged"] == 1
-    assert _delayed(rt, "menusync-flush") == 1
+    assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 1
     # The flush is now scheduled: the next sweep leaves it alone.
     again = sweep_once(rt)
     assert again["nudged"] == 0 and again["skipped_scheduled"] == 1
-    assert _delayed(rt, "menusync-flush") == 1
+    assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 1
 
 
 def test_a_fresh_leased_or_blocked_business_is_left_alone(rt: Runtime, broker: Any) -> None:
@@ -69,14 +70,14 @@ def test_a_fresh_leased_or_blocked_business_is_left_alone(rt: Runtime, broker: A
     rt.redis.set(rt.keys.business(BUSINESS, "lease"), "someone", px=5_000)
     # A leased business gets one flush waiting for the lease to expire (its holder may be dead) ...
     assert sweep_once(rt)["skipped_watched"] == 1
-    assert _delayed(rt, "menusync-flush") == 1
+    assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 1
     # ... and only one, however often the sweeper looks.
     assert sweep_once(rt)["skipped_leased"] == 1
-    assert _delayed(rt, "menusync-flush") == 1
+    assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 1
     rt.redis.delete(rt.keys.business(BUSINESS, "lease"))
     rt.redis.set(rt.keys.business(BUSINESS, "credential", "blocked"), "auth_invalid_credentials")
     assert sweep_once(rt)["skipped_blocked"] == 1
-    assert _delayed(rt, "menusync-flush") == 1
+    assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 1
 
 
 def test_a_scheduled_flag_whose_message_is_long_overdue_no_longer_hides_a_business(rt: Runtime, broker: Any) -> None:
@@ -88,7 +89,7 @@ def test_a_scheduled_flag_whose_message_is_long_overdue_no_longer_hides_a_busine
     # ... the flag of one that was due long ago (it died with a SIGKILLed worker) is not.
     rt.redis.set(flag, now_ms() - SCHEDULED_GRACE_MS - 1_000, px=60_000)
     assert sweep_once(rt)["nudged"] == 1
-    assert _delayed(rt, "menusync-flush") == 1
+    assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 1
 
 
 def test_a_stranded_publish_is_sent_again_once_per_window(rt: Runtime, broker: Any) -> None:
@@ -99,7 +100,8 @@ def test_a_stranded_publish_is_sent_again_once_per_window(rt: Runtime, broker: A
     rt.redis.hset(state, mapping={"gen": 4, "first": long_ago, "due": long_ago + 300, "scheduled": long_ago})
     counts = sweep_once(rt)
     assert counts["publishes_resent"] == 1
-    assert _delayed(rt, "menusync-publish") + rt.redis.llen(f"{rt.settings.prefix}-dramatiq:menusync-publish") == 1
+    publish = queue_name(rt.settings.prefix, "publish")
+    assert _delayed(rt, publish) + rt.redis.llen(f"{rt.settings.prefix}-dramatiq:{publish}") == 1
     assert int(rt.redis.hget(state, "scheduled")) > long_ago
     assert sweep_once(rt)["publishes_resent"] == 0
     # A healthy burst (first write recent) is not touched.
