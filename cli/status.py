@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workers.runtime import runtime
-from workers.status import BusinessStatus, QueueStatus, StatusReport, collect
+from workers.status import STATUS_PAGE_MAX, STATUS_PAGE_SIZE, BusinessStatus, QueueStatus, StatusReport, collect
 
 # -- rendering -------------------------------------------------------------------------------------
 
@@ -119,6 +119,17 @@ def _queue_cells(q: QueueStatus) -> list[str]:
     ]
 
 
+def page_line(report: StatusReport) -> str:
+    """Which businesses the report shows, and how to ask for the next page."""
+    shown, total = len(report.businesses), report.businesses_total
+    if not shown:
+        return f"no businesses on this page ({total:,} in all)"
+    line = f"businesses {report.businesses[0].business_id}-{report.businesses[-1].business_id}: {shown:,} of {total:,}"
+    if report.next_after is not None:
+        line += f"; next page: menusync status --after {report.next_after}"
+    return line
+
+
 def render(report: StatusReport, width: int = 200) -> Group:
     """The report for a terminal ``width`` columns wide: one wide table, or below
     :data:`WIDE_LAYOUT_COLUMNS` one block per business and a narrower queue table."""
@@ -138,7 +149,7 @@ def render(report: StatusReport, width: int = 200) -> Group:
             queues.add_column(column)
         for q in report.queues:
             queues.add_row(*_queue_cells(q))
-        return Group(businesses, queues)
+        return Group(businesses, Text(page_line(report)), queues)
     parts: list[Any] = [Text(header, overflow="fold")]
     for b in report.businesses:
         block = Table(title=f"business {b.business_id}", show_header=False, expand=False, title_justify="left")
@@ -149,6 +160,7 @@ def render(report: StatusReport, width: int = 200) -> Group:
         parts.append(block)
     if not report.businesses:
         parts.append(Text("no business yet"))
+    parts.append(Text(page_line(report)))
     queues = Table(title="queues", expand=False)
     kept = (0, 1, 2, 3, 5)  # queue, ready, in flight, delayed, overdue
     for i in kept:
@@ -162,26 +174,36 @@ def render(report: StatusReport, width: int = 200) -> Group:
 
 def status_command(
     business: Annotated[int | None, typer.Option("--business", "-b", help="Only this business.")] = None,
+    after: Annotated[
+        int | None, typer.Option(help="Start after this business id (the next page's id is printed).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=STATUS_PAGE_MAX, help="Businesses per page.")] = STATUS_PAGE_SIZE,
+    every: Annotated[bool, typer.Option("--all", help="Every business, not one page (JSON exports).")] = False,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between refreshes with --watch.")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Per business: pending and applied changes, publishes, dead letters, credential health; queue depths."""
+    """Per business (a page at a time, by id): pending and applied changes, publishes, dead letters,
+    credential health; queue depths."""
     # A terminal's width (or COLUMNS) picks the layout; piped output gets the wide table.
     console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
     rt = runtime()
+
+    def report() -> StatusReport:
+        return collect(rt, business, after=after, limit=None if every else limit)
+
     if as_json:
-        typer.echo(json.dumps(asdict(collect(rt, business)), indent=2))
+        typer.echo(json.dumps(asdict(report()), indent=2))
         return
     if not watch:
-        console.print(render(collect(rt, business), console.width))
+        console.print(render(report(), console.width))
         return
     from rich.live import Live
 
-    with Live(render(collect(rt, business), console.width), console=console, refresh_per_second=4) as live:
+    with Live(render(report(), console.width), console=console, refresh_per_second=4) as live:
         try:
             while True:
                 time.sleep(max(0.2, interval))
-                live.update(render(collect(rt, business), console.width))
+                live.update(render(report(), console.width))
         except KeyboardInterrupt:
             pass

@@ -143,9 +143,17 @@ class DeadLetterStore:
         index = self._index(business_id)
         return int(self.r.zcard(index))
 
+    def codes_key(self, business_id: int | None = None) -> str:
+        """The hash of open dead letters by code: of one business, or of all of them."""
+        return self.k.group("dlq", "codes", business_id) if business_id is not None else self.k.group("dlq", "codes")
+
+    @staticmethod
+    def open_codes(raw: dict[str, str]) -> dict[str, int]:
+        """The codes with open dead letters, from a read of :meth:`codes_key` (counts at 0 left out)."""
+        return {code: int(n) for code, n in raw.items() if int(n) > 0}
+
     def counts_by_code(self, business_id: int | None = None) -> dict[str, int]:
-        key = self.k.group("dlq", "codes", business_id) if business_id is not None else self.k.group("dlq", "codes")
-        return {code: int(n) for code, n in self.r.hgetall(key).items() if int(n) > 0}
+        return self.open_codes(self.r.hgetall(self.codes_key(business_id)))
 
     def drop(self, dead_letter_id: str) -> bool:
         """Forget an open record; ``False`` if it was not open (already dropped or replayed)."""

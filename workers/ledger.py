@@ -411,8 +411,12 @@ class Ledger:
         values, versions = pipe.execute()
         return {key: (json.loads(v), versions[key]) for key, v in values.items() if key in versions}
 
+    def stats_key(self, business_id: int) -> str:
+        """The business's counters: recorded, superseded, applied, dead."""
+        return self.k.business(business_id, "stats")
+
     def stats(self, business_id: int) -> dict[str, int]:
-        return {k: int(v) for k, v in self.r.hgetall(self.k.business(business_id, "stats")).items()}
+        return {k: int(v) for k, v in self.r.hgetall(self.stats_key(business_id)).items()}
 
     def dead_targets(self, business_id: int) -> dict[str, str]:
         return dict(self.r.hgetall(self.k.business(business_id, "dead")))

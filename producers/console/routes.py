@@ -28,6 +28,7 @@ from workers import dlq_actions, history
 from workers.clock import now_ms
 from workers.history import FilterError
 from workers.runtime import Runtime
+from workers.status import STATUS_PAGE_MAX, STATUS_PAGE_SIZE
 
 log = structlog.get_logger("producers.console")
 
@@ -179,8 +180,28 @@ class Console:
         if not operator.allows(business_id):
             raise Refused(403, f"business_id: {business_id} is outside your scope")
 
-    def overview_rows(self, operator: Operator) -> list[views.OverviewRow]:
-        return views.overview(self.rt, operator.businesses, self.known.businesses())
+    def overview_page(self, operator: Operator, params: Any) -> dict[str, Any]:
+        """One page of the overview: its rows, where it is, and the query that shows it again."""
+        after = self.int_field(params.get("after"), "after")
+        limit = self.limit_field(params.get("limit"))
+        rows, page = views.overview(self.rt, operator.businesses, self.known.businesses(), after=after, limit=limit)
+        query = urlencode({k: v for k, v in (("after", after), ("limit", limit)) if v is not None})
+        return {
+            "rows": rows,
+            "page": page,
+            "limit": limit,
+            "after": after,
+            "query": query,
+            "default_limit": STATUS_PAGE_SIZE,
+        }
+
+    def limit_field(self, value: Any) -> int:
+        if value in (None, ""):
+            return STATUS_PAGE_SIZE
+        text = str(value).strip()
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text[:6]) <= STATUS_PAGE_MAX:
+            raise Refused(400, f"limit: {text[:20]!r} is not a page size from 1 to {STATUS_PAGE_MAX}")
+        return int(text)
 
     def business_data(self, business_id: int, params: dict[str, str]) -> dict[str, Any]:
         target = params.get("target") or None
@@ -342,16 +363,22 @@ def _overview_routes(router: APIRouter, c: Console) -> None:
         operator = await c.operator_of(request)
         if operator is None:
             return c.to_login()
-        rows = await run_in_threadpool(c.overview_rows, operator)
-        return c.page("overview.html", operator=operator, rows=rows, now=now_ms())
+        try:
+            data = await run_in_threadpool(c.overview_page, operator, request.query_params)
+        except Refused as exc:
+            return c.refused(exc, operator)
+        return c.page("overview.html", operator=operator, now=now_ms(), **data)
 
     @router.get("/fragments/overview")
     async def overview_fragment(request: Request) -> Response:
         operator = await c.operator_of(request)
         if operator is None:
             return Response("login needed", status_code=401, headers=HEADERS)
-        rows = await run_in_threadpool(c.overview_rows, operator)
-        return c.page("_overview_rows.html", rows=rows, now=now_ms())
+        try:
+            data = await run_in_threadpool(c.overview_page, operator, request.query_params)
+        except Refused as exc:
+            return Response(exc.message, status_code=exc.status, headers=HEADERS)
+        return c.page("_overview_rows.html", now=now_ms(), **data)
 
 
 def _business_routes(router: APIRouter, c: Console) -> None:

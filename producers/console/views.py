@@ -20,7 +20,7 @@ from workers.changes import Target
 from workers.clock import now_ms
 from workers.deadletters import DeadLetter
 from workers.runtime import Runtime
-from workers.status import BusinessStatus, business_status
+from workers.status import STATUS_PAGE_SIZE, BusinessStatus, Page, business_statuses, page_of
 
 PENDING_ALERT_MS = 120_000
 PUBLISH_LAG_ALERT_MS = 60_000
@@ -140,9 +140,18 @@ def drift_cell(last: dict[str, str], now: int, interval_s: float) -> Cell:
     return Cell(text + (" · stale" if stale else ""), alert=alert, warn=bool(drift or override), at_ms=at)
 
 
-def overview(rt: Runtime, allowed: frozenset[int] | None, known: frozenset[int] = frozenset()) -> list[OverviewRow]:
+def overview(
+    rt: Runtime,
+    allowed: frozenset[int] | None,
+    known: frozenset[int] = frozenset(),
+    *,
+    after: int | None = None,
+    limit: int = STATUS_PAGE_SIZE,
+) -> tuple[list[OverviewRow], Page]:
+    """One page of the overview (businesses by id after ``after``), read in one round trip."""
     now = now_ms()
-    return [overview_row(rt, business_status(rt, b, now), now) for b in businesses_for(rt, allowed, known)]
+    page = page_of(businesses_for(rt, allowed, known), after, limit)
+    return [overview_row(rt, b, now) for b in business_statuses(rt, page.ids, now)], page
 
 
 # -- business page ---------------------------------------------------------------------------------

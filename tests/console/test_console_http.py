@@ -168,3 +168,24 @@ def test_pages_render_and_never_show_secrets(client: Any) -> None:
         assert secret not in seen
     bad = client.get("/console/dead-letters", params={"since": "yesterday"})
     assert bad.status_code == 400 and "since" in bad.text
+
+
+def test_the_overview_is_paged_by_business_id(client: Any) -> None:
+    from workers.changes import Change, Store, Target
+
+    login(client)
+    rt = runtime()
+    for b in (BUSINESS, BUSINESS + 1, BUSINESS + 2):
+        target = Target(business_id=b, store=Store(brand_id=1, branch_id=2), level="item", entity_id=5, field="enabled")
+        rt.ledger.record([Change(id=f"pg-{b}", target=target, value=True, occurred_at_ms=1_795_000_000_000)])
+    first = client.get("/console", params={"limit": 2})
+    assert first.status_code == 200
+    assert f'data-business="{BUSINESS + 1}"' in first.text and f'data-business="{BUSINESS + 2}"' not in first.text
+    assert "2 of 3" in first.text and f'href="/console/?after={BUSINESS + 1}&amp;limit=2"' in first.text
+    assert 'data-refresh="/console/fragments/overview?limit=2"' in first.text
+    second = client.get("/console/fragments/overview", params={"after": BUSINESS + 1, "limit": 2})
+    assert second.status_code == 200
+    assert f'data-business="{BUSINESS + 2}"' in second.text and f'data-business="{BUSINESS}"' not in second.text
+    for params, field in (({"limit": "0"}, "limit"), ({"limit": "many"}, "limit"), ({"after": "x"}, "after")):
+        bad = client.get("/console", params=params)
+        assert bad.status_code == 400 and f"{field}:" in bad.text, (params, bad.text[:200])

@@ -193,3 +193,19 @@ def test_status_fits_an_80_column_terminal_and_keeps_the_wide_table_when_there_i
     assert "business 398" in narrow.output and "state_idempotency_conflict" in narrow.output
     wide = runner.invoke(app, ["status"], env={"COLUMNS": "220"})
     assert "drift (last read-back)" in wide.output and max(len(line) for line in wide.output.splitlines()) > 120
+
+
+def test_status_shows_one_page_and_names_the_next(rt: Runtime) -> None:
+    for b in (BUSINESS, BUSINESS + 1, BUSINESS + 2):
+        target = Target(business_id=b, store=STORE, level="item", entity_id=170, field="enabled")
+        rt.ledger.record([Change(id=f"page-{b}", target=target, value=True, occurred_at_ms=1_795_000_000_002)])
+    first = runner.invoke(app, ["status", "--limit", "2"])
+    assert first.exit_code == 0, first.output
+    assert f"2 of 3; next page: menusync status --after {BUSINESS + 1}" in first.output
+    second = json.loads(runner.invoke(app, ["status", "--json", "--limit", "2", "--after", str(BUSINESS + 1)]).output)
+    assert [b["business_id"] for b in second["businesses"]] == [BUSINESS + 2]
+    assert second["businesses_total"] == 3 and second["next_after"] is None
+    every = json.loads(runner.invoke(app, ["status", "--json", "--all", "--limit", "1"]).output)
+    assert len(every["businesses"]) == 3
+    refused = runner.invoke(app, ["status", "--limit", "0"])
+    assert refused.exit_code == 2 and "--limit" in refused.output
