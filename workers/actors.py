@@ -14,7 +14,7 @@ from workers.broker import build_broker
 from workers.clock import now_ms
 from workers.errors import FlushDeferred, UnreadablePayload
 from workers.fairness import Lane
-from workers.flush import flush_business_now, read_business_id
+from workers.flush import flush_business_now, read_business_id, send_scheduled_flush
 from workers.publish import publish_business_now
 from workers.queues import queue_name
 from workers.reconcile import read_store_keys, reconcile_business_now
@@ -158,9 +158,5 @@ def nudge(business_ids: list[int] | set[int], *, force: bool = False) -> int:
 def send_flush(business_id: int) -> None:
     """Send the flush message whose ``flush:scheduled`` flag the caller has just set."""
     rt = runtime()
-    try:
-        flush_business.send_with_options(args=(business_id,), delay=rt.settings.flush_window_ms)
-    except Exception:
-        # No message went out: drop the flag so that the next nudge (or the sweeper) sends one.
-        rt.redis.delete(rt.keys.flush_scheduled(business_id))
-        raise
+    delay = rt.settings.flush_window_ms
+    send_scheduled_flush(rt, business_id, lambda b: flush_business.send_with_options(args=(b,), delay=delay))

@@ -259,10 +259,17 @@ def _hand_over(rt: Runtime, business_id: int, send_backlog: Callable[[int], None
     rt.redis.set(rt.keys.flush_scheduled(business_id), now_ms(), px=s.lease_ttl_ms)
     RETRIES.labels(reason="yield").inc()
     log.debug("flush yields its thread", business_id=business_id)
+    send_scheduled_flush(rt, business_id, send_backlog)
+
+
+def send_scheduled_flush(rt: Runtime, business_id: int, send: Callable[[int], object]) -> None:
+    """Send the flush message of ``business_id`` whose ``flush:scheduled`` flag the caller has just
+    set. When no message went out, the flag is dropped, so the next nudge (or the sweeper) sends one
+    instead of waiting for a flag that no message will clear."""
     try:
-        send_backlog(business_id)
+        send(business_id)
     except Exception:
-        rt.redis.delete(rt.keys.flush_scheduled(business_id))  # no message went out: the next nudge sends one
+        rt.redis.delete(rt.keys.flush_scheduled(business_id))
         raise
 
 

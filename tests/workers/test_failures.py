@@ -115,3 +115,29 @@ def test_a_failure_between_a_write_and_its_publish_mark_still_publishes_the_stor
     wait_for(lambda: p.publishes(), timeout=20, what="the store's publish")
     assert failed, "the injected failure did not happen"
     assert p.published_item_enabled(STORES[1], 101) is False
+
+
+def test_a_flush_message_that_cannot_be_sent_leaves_no_scheduled_flag(r: Any) -> None:
+    """Else every nudge would see the flag and send nothing until it expires: a change stranded."""
+    import pytest
+
+    from workers.actors import nudge
+    from workers.flush import send_scheduled_flush
+    from workers.runtime import runtime
+
+    rt = runtime()
+    flag = rt.keys.flush_scheduled(BUSINESS)
+
+    def broker_down(business_id: int) -> None:
+        raise ConnectionError("broker unreachable")
+
+    rt.redis.set(flag, 1, px=60_000)
+    with pytest.raises(ConnectionError):
+        send_scheduled_flush(rt, BUSINESS, broker_down)
+    assert not r.exists(flag)
+    sent: list[int] = []
+    rt.redis.set(flag, 1, px=60_000)
+    send_scheduled_flush(rt, BUSINESS, sent.append)
+    assert sent == [BUSINESS] and r.exists(flag)
+    r.delete(flag)
+    assert nudge([BUSINESS]) == 1 and r.exists(flag)  # the real send: the flag stays with its message
