@@ -28,6 +28,8 @@ targets per business, nothing settled), nothing else running:
 - **full scan**: the per-business reads the sweeper did before the attention index (suspects, oldest
   pending, publish state: one round trip each), for comparison;
 - **read-back seeding**: the once-a-minute pass that hands every business to the read-back index;
+- **status page**: `workers.status.collect`, the first page of 100 businesses (what `menusync status` and
+  the console overview read): median time and its Redis commands;
 - **Redis commands per recorded change** (intake alone): ``INFO commandstats`` delta over ``--records``
   single-change records of new targets (each one newly pending: the worst case for the index), and
   how many of them were the index's ``ZADD``.
@@ -181,6 +183,7 @@ def _size(rt: Any, n: int, args: argparse.Namespace) -> dict[str, Any]:
         target = Target(business_id=b, store=store, level="item", entity_id=10_000 + i, field="enabled")
         rt.ledger.record([Change(id=f"n{i}", target=target, value=True, occurred_at_ms=1_795_000_000_000)])
     per_change = _delta(before, _commands(r))
+    page_ms, page_commands = _status_page(rt)
     return {
         "businesses": n,
         "pending_per_business": args.pending,
@@ -197,7 +200,24 @@ def _size(rt: Any, n: int, args: argparse.Namespace) -> dict[str, Any]:
         # Each record ZADDs its target into pending once; any ZADD beyond that is the attention index's.
         "index_zadds_per_change": per_change.get("cmdstat_zadd", 0) / args.records - 1,
         "commands_breakdown": {k.removeprefix("cmdstat_"): v for k, v in sorted(per_change.items())},
+        "status_page_ms": page_ms,
+        "status_page_commands": page_commands,
     }
+
+
+def _status_page(rt: Any, tries: int = 5) -> tuple[float, int]:
+    """The status report's first page (100 businesses; what ``menusync status`` and the console read):
+    median time over ``tries``, and the Redis commands of one."""
+    from workers.status import collect
+
+    times, commands = [], 0
+    for _ in range(tries):
+        before = _commands(rt.redis)
+        started = time.perf_counter()
+        collect(rt)
+        times.append(time.perf_counter() - started)
+        commands = sum(_delta(before, _commands(rt.redis)).values())
+    return round(statistics.median(times) * 1000, 2), commands
 
 
 # -- end to end ------------------------------------------------------------------------------------
@@ -319,6 +339,26 @@ def _snapshot(r: Any, scheduler_pid: int | None, changes: int) -> dict[str, Any]
     }
 
 
+def _cpu_by_role(roles: dict[str, list[int | None]]) -> dict[str, float]:
+    """User + system CPU seconds of each role's processes and their children (Dramatiq forks its workers)."""
+    out: dict[str, float] = {}
+    for role, pids in roles.items():
+        total = 0.0
+        for pid in pids:
+            if pid is None:
+                continue
+            with contextlib.suppress(psutil.Error):
+                parent = psutil.Process(pid)
+                for proc in [parent, *parent.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        t = proc.cpu_times()
+                        total += t.user + t.system
+        out[role] = total
+    own = psutil.Process().cpu_times()  # without its children: they are the roles above
+    out["load and intake (this process)"] = own.user + own.system
+    return out
+
+
 def _passes(log_path: Path, since: float, until: float) -> list[dict[str, Any]]:
     if not log_path.exists():
         return []
@@ -412,9 +452,16 @@ def _end_to_end(n: int, server: EmbeddedRedis, prefix: str, args: argparse.Names
         run_started = time.monotonic()
         sender.start()
         time.sleep(args.warm_s)
+        roles: dict[str, list[int | None]] = {
+            "workers": [w.pid for w in stack.workers],
+            "sandbox": [stack.sandbox.proc.pid if stack.sandbox.proc else None],
+            "scheduler": [scheduler.pid],
+        }
         first = _snapshot(r, scheduler.pid, len(sent))
+        cpu_first = _cpu_by_role(roles)
         sender.join()
         last = _snapshot(r, scheduler.pid, len(sent))
+        cpu_last = _cpu_by_role(roles)
         out["load_at_end_of_window"] = _load()
         out["send_lag_s"] = round(max(0.0, time.monotonic() - run_started - args.duration_s), 2)
         # -- settle, then the call record -----------------------------------------------------------
@@ -454,6 +501,9 @@ def _end_to_end(n: int, server: EmbeddedRedis, prefix: str, args: argparse.Names
             "scheduler_cpu_s": round(last["scheduler_cpu_s"] - first["scheduler_cpu_s"], 3),
             "scheduler_cpu_share": round((last["scheduler_cpu_s"] - first["scheduler_cpu_s"]) / max(window_s, 1e-6), 4),
             "redis_cpu_share": round((last["redis_cpu_s"] - first["redis_cpu_s"]) / max(window_s, 1e-6), 4),
+            "cpu_share_by_process": {
+                role: round((cpu_last[role] - cpu_first[role]) / max(window_s, 1e-6), 3) for role in cpu_first
+            },
             "memory_growth_per_change_bytes": round(
                 (last["used_memory"] - first["used_memory"]) / max(1, window_changes), 1
             ),
@@ -616,6 +666,10 @@ def _rows(sweeper: list[dict[str, Any]], e2e: list[dict[str, Any]], args: argpar
             row(
                 f"{n:,} businesses: Redis commands per recorded change, intake alone (of them the index's ZADD)",
                 f"{s['commands_per_change']:.2f} ({s['index_zadds_per_change']:.2f})",
+            ),
+            row(
+                f"{n:,} businesses: status report, first page of 100 (ms; Redis commands)",
+                f"{s['status_page_ms']} ({s['status_page_commands']})",
             ),
         ]
     if len(sweeper) >= 2:

@@ -23,6 +23,7 @@ import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import structlog
 
@@ -147,6 +148,23 @@ def reconcile_business_now(
     return outcome
 
 
+#: How many targets a read-back's log line names (the change history and the metric count them all).
+LOG_SAMPLE = 5
+
+
+def findings_by_kind(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
+    """Findings grouped by kind, each group in target order."""
+    out: dict[str, list[Finding]] = {}
+    for finding in sorted(findings, key=lambda f: f.target):
+        out.setdefault(finding.kind, []).append(finding)
+    return out
+
+
+def finding_line(finding: Finding) -> dict[str, Any]:
+    """What a log line says of one finding: the target, what menusync wants, what the stores show."""
+    return {"target": finding.target, "desired": finding.desired, "published": finding.published}
+
+
 def _repair(
     rt: Runtime,
     business_id: int,
@@ -197,22 +215,23 @@ def _repair(
     by_target = {f.target: f for f in outcome.report.findings}
     for finding in outcome.report.findings:
         DRIFT_TARGETS.labels(business=str(business_id), level=finding.level, kind=finding.kind).inc()
-        if finding.kind != DRIFT:
-            log.warning(
-                f"read-back: {finding.kind.replace('_', ' ')}",
-                business_id=business_id,
-                target=finding.target,
-                desired=finding.desired,
-                published=finding.published,
-            )
-    for key in outcome.repended:
-        f = by_target[key]
+    # One line per kind and read-back, not per target: a store never published shows every one of
+    # its targets absent, and hundreds of lines per read would bury the line that matters.
+    for kind, findings in findings_by_kind([f for f in outcome.report.findings if f.kind != DRIFT]).items():
         log.warning(
-            "drift repaired: target written again",
+            f"read-back: {kind.replace('_', ' ')}",
             business_id=business_id,
-            target=key,
-            desired=f.desired,
-            published=f.published,
+            count=len(findings),
+            stores=sorted({store for f in findings for store in f.published}),
+            sample=[finding_line(f) for f in findings[:LOG_SAMPLE]],
+        )
+    if outcome.repended:
+        repaired = [by_target[key] for key in outcome.repended]
+        log.warning(
+            "drift repaired: targets written again",
+            business_id=business_id,
+            count=len(repaired),
+            sample=[finding_line(f) for f in repaired[:LOG_SAMPLE]],
             reason=outcome.reason,
         )
     if outcome.persistent:

@@ -375,3 +375,19 @@ def test_retry_policy_is_checked() -> None:
     ]:
         with pytest.raises(ValueError):
             RetryPolicy(**bad)  # type: ignore[arg-type]
+
+
+def test_clients_of_many_businesses_share_one_verifying_tls_context() -> None:
+    """Loading the CA bundle per client cost a worker about 20 ms for every business it met."""
+    import ssl
+
+    from config.credentials import BusinessCredential
+    from klikit.client import tls_context
+
+    contexts = []
+    for business_id in (1, 2, 3):
+        credential = BusinessCredential(business_id=business_id, partner_key=f"pk_{business_id}", secret_key="s" * 16)
+        with KlikitClient("https://klikit.example", credential) as client:
+            contexts.append(client._http._transport._pool._ssl_context)  # type: ignore[attr-defined]
+    assert all(c is tls_context() for c in contexts)
+    assert tls_context().verify_mode == ssl.CERT_REQUIRED and tls_context().check_hostname

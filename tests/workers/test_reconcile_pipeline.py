@@ -172,3 +172,23 @@ def test_a_read_back_while_a_publish_is_pending_hands_its_stores_to_that_publish
     assert outcome.skipped == "publish_pending" and outcome.busy
     assert len(_reads(p)) == reads_before, "no read whose answer would be discarded"
     assert STORE.key() in p.rt.redis.smembers(keys.publish_stores(BUSINESS))
+
+
+def test_a_store_never_published_is_one_absent_line_per_read_back_not_one_per_target(pipeline: Any) -> None:
+    """Its targets are all absent from the store's menu; the log names how many and a few of them."""
+    from structlog.testing import capture_logs
+
+    from workers.reconcile import LOG_SAMPLE
+
+    p = pipeline
+    never = STORES[1]
+    changes = [item_change(101 + i, True, BASE + i, store=never) for i in range(12)]
+    versions = p.rt.ledger.record(changes)
+    p.rt.ledger.mark_applied(BUSINESS, [(c.target.key(), v) for c, v in zip(changes, versions, strict=True)])
+    with capture_logs() as logs:
+        outcome = reconcile_business_now(p.rt, BUSINESS, [never.key()], reason="periodic", send_flush=lambda b: None)
+    absent = [line for line in logs if line["event"] == "read-back: absent"]
+    assert len(outcome.report.findings) == 12
+    assert len(absent) == 1, [line["event"] for line in logs]
+    assert absent[0]["count"] == 12 and absent[0]["stores"] == [never.key()]
+    assert [s["target"] for s in absent[0]["sample"]] == sorted(c.target.key() for c in changes)[:LOG_SAMPLE]
