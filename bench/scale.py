@@ -17,7 +17,11 @@ the steady window (after ``--warm-s``): Redis commands per recorded change (``IN
 delta over every process: intake, broker, flushes, publishes, read-backs, sweeper), the scheduler
 process's CPU time (``psutil``), its sweeper pass times, Redis CPU; and for every change the time
 from its record call to the sandbox's arrival time of the first successful write carrying its
-target and value (p50 / p99 change -> write).
+target and value (p50 / p99 change -> write), and the CPU of each process (workers with their forked
+children, sandbox, scheduler, Redis, this process's load and intake). The sandbox's stores start
+unpublished (rendering 30,000 published menus up front would take it about 12 GB), so a periodic
+read-back of a store that no change has touched finds its targets absent: one log line per read, no
+repair; a published store answers a larger menu, so reads cost somewhat more in production.
 
 **Sweeper alone** (``sweeper``, as before): the ledger filled directly (``--pending`` pending
 targets per business, nothing settled), nothing else running:
