@@ -127,6 +127,8 @@ def page_line(report: StatusReport) -> str:
     line = f"businesses {report.businesses[0].business_id}-{report.businesses[-1].business_id}: {shown:,} of {total:,}"
     if report.next_after is not None:
         line += f"; next page: menusync status --after {report.next_after}"
+        if report.limit != STATUS_PAGE_SIZE:
+            line += f" --limit {report.limit}"
     return line
 
 

@@ -35,6 +35,12 @@ from workers.runtime import Runtime, runtime
 DELAYED_SCAN_LIMIT = 5_000
 
 
+#: Businesses per page of the status report and of the console overview.
+STATUS_PAGE_SIZE = 100
+#: The largest page a caller may ask for (a page is read in one pipelined round trip).
+STATUS_PAGE_MAX = 1_000
+
+
 @dataclass
 class BusinessStatus:
     business_id: int
@@ -81,14 +87,10 @@ class StatusReport:
     """How many businesses there are in all."""
     next_after: int | None = None
     """The ``after`` of the next page; ``None`` on the last."""
+    limit: int | None = STATUS_PAGE_SIZE
+    """Businesses per page (``None``: every business)."""
     queues: list[QueueStatus] = field(default_factory=list)
     dead_letters_total: dict[str, int] = field(default_factory=dict)
-
-
-#: Businesses per page of the status report and of the console overview.
-STATUS_PAGE_SIZE = 100
-#: The largest page a caller may ask for (a page is read in one pipelined round trip).
-STATUS_PAGE_MAX = 1_000
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,7 @@ def collect(
     )
     page = page_of([business_id] if business_id is not None else rt.ledger.businesses(), after, limit)
     report.businesses = business_statuses(rt, page.ids, now)
-    report.businesses_total, report.next_after = page.total, page.next_after
+    report.businesses_total, report.next_after, report.limit = page.total, page.next_after, limit
     report.queues = [
         rabbitmq_queue_status(q) if amqp else redis_queue_status(rt, q, now) for q in queue_names(rt.settings.prefix)
     ]

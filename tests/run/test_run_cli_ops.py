@@ -201,7 +201,7 @@ def test_status_shows_one_page_and_names_the_next(rt: Runtime) -> None:
         rt.ledger.record([Change(id=f"page-{b}", target=target, value=True, occurred_at_ms=1_795_000_000_002)])
     first = runner.invoke(app, ["status", "--limit", "2"])
     assert first.exit_code == 0, first.output
-    assert f"2 of 3; next page: menusync status --after {BUSINESS + 1}" in first.output
+    assert f"2 of 3; next page: menusync status --after {BUSINESS + 1} --limit 2" in first.output
     second = json.loads(runner.invoke(app, ["status", "--json", "--limit", "2", "--after", str(BUSINESS + 1)]).output)
     assert [b["business_id"] for b in second["businesses"]] == [BUSINESS + 2]
     assert second["businesses_total"] == 3 and second["next_after"] is None
