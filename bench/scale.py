@@ -635,26 +635,10 @@ def _rows(sweeper: list[dict[str, Any]], e2e: list[dict[str, Any]], args: argpar
         ]
     if len(e2e) >= 2:
         small, large = e2e[0], e2e[-1]
-        ratio = large["commands_per_change"] / max(small["commands_per_change"], 1e-6)
-        rows.append(
-            row(
-                f"e2e commands per change, {large['businesses']:,} vs {small['businesses']:,} businesses",
-                f"{ratio:.2f}x",
-                "<= 1.2x",
-                ratio <= 1.2,
-            )
-        )
+        rows.append(_commands_ratio_row("e2e commands per change", small, large))
         many = [e for e in e2e if e["businesses"] >= 100]
         if len(many) >= 2 and many[0] is not small:
-            ratio = many[-1]["commands_per_change"] / max(many[0]["commands_per_change"], 1e-6)
-            rows.append(
-                row(
-                    f"e2e commands per change, {many[-1]['businesses']:,} vs {many[0]['businesses']:,} businesses",
-                    f"{ratio:.2f}x",
-                    "<= 1.2x",
-                    ratio <= 1.2,
-                )
-            )
+            rows.append(_commands_ratio_row("e2e commands per change", many[0], many[-1]))
     for s in sweeper:
         n = s["businesses"]
         rows += [
@@ -687,16 +671,19 @@ def _rows(sweeper: list[dict[str, Any]], e2e: list[dict[str, Any]], args: argpar
                 large["pass_idle_commands"] == small["pass_idle_commands"],
             )
         )
-        ratio = large["commands_per_change"] / max(small["commands_per_change"], 1e-6)
-        rows.append(
-            row(
-                f"intake commands per change, {large['businesses']:,} vs {small['businesses']:,} businesses",
-                f"{ratio:.2f}x",
-                "<= 1.2x",
-                ratio <= 1.2,
-            )
-        )
+        rows.append(_commands_ratio_row("intake commands per change", small, large))
     return rows
+
+
+def _commands_ratio_row(label: str, small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
+    """The row of the commands-per-change target: ``large`` against ``small`` within 1.2x."""
+    ratio = large["commands_per_change"] / max(small["commands_per_change"], 1e-6)
+    return row(
+        f"{label}, {large['businesses']:,} vs {small['businesses']:,} businesses",
+        f"{ratio:.2f}x",
+        "<= 1.2x",
+        ratio <= 1.2,
+    )
 
 
 def _part_in_child(skip: str, argv: list[str]) -> list[dict[str, Any]]:
