@@ -122,7 +122,11 @@ def business_statuses(rt: Runtime, business_ids: list[int], now: int) -> list[Bu
     """The status of each of ``business_ids``, read in one pipelined round trip (one per node on a
     cluster), from each business's own keys: its counters, pending index, publish state, credential
     block, breaker, lease, last read-back and open dead letters by code. Only a business with open
-    dead letters costs one more read (does a publish dead letter postdate the last publish?)."""
+    dead letters costs one more read (does a publish dead letter postdate the last publish?).
+
+    The page is not one snapshot (its keys span slots on a cluster, so no MULTI/EXEC): it is a
+    read-only display, and a write that lands between two of its reads shows at the next refresh;
+    nothing is decided from it."""
     r, k = rt.redis, rt.keys
     pipe = r.pipeline(transaction=False)
     for b in business_ids:
