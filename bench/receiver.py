@@ -54,9 +54,9 @@ from bench.common import (
     row,
     save_result,
 )
-from bench.lunch_rush import API_TOKEN, WEBHOOK_SECRET
 from bench.wrk import run_wrk, wrk_missing_reason
 from devstack.stack import bench_business_ids, bench_items, bench_stores
+from devstack.webhook_stream import API_TOKEN, WEBHOOK_SECRET
 
 
 async def bare_app(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Callable[..., Any]) -> None:

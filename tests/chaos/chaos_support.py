@@ -25,7 +25,6 @@ from typing import Any
 
 import redis
 
-from bench.lunch_rush import API_TOKEN, WEBHOOK_SECRET, SendReport, Stream, deliver, expected_final, make_stream
 from config.redis import Keys, connect, delete_prefix
 from devstack.embedded_redis import EmbeddedRedis, free_port, reachable
 from devstack.sandbox.seed import default_credentials
@@ -39,6 +38,7 @@ from devstack.stack import (
     stack_env,
     write_credentials,
 )
+from devstack.webhook_stream import API_TOKEN, WEBHOOK_SECRET, SendReport, Stream, deliver, expected_final, make_stream
 from workers.deadletters import DeadLetterStore
 from workers.ledger import Ledger
 
@@ -193,7 +193,7 @@ def run_chaos(config: ChaosConfig, workdir: Path | None = None) -> ChaosResult:
         dead_letters = dead_store.list(limit=10_000)
         expected = expected_final(stream)
         skip = {k for k in expected if _target_key(k) in dead_targets}
-        from bench.lunch_rush import final_state_mismatches
+        from devstack.webhook_stream import final_state_mismatches
 
         mismatches = final_state_mismatches(sandbox, expected, skip)
         calls = sandbox.calls()
