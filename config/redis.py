@@ -233,6 +233,10 @@ class Keys:
         """Set by a nudge: the running flush looks again before it lets go of its lease."""
         return self.business(business_id, "flush", "dirty")
 
+    def flush_renudged(self, business_id: int) -> str:
+        """Set by the sweeper's forced nudge: no other one for the business while it lives."""
+        return self.business(business_id, "flush", "renudged")
+
     def publish_state(self, business_id: int) -> str:
         return self.business(business_id, "publish")
 

@@ -135,24 +135,39 @@ def nudge(business_ids: list[int] | set[int], *, force: bool = False) -> int:
 
     One flush message per business is pending at a time (the ``flush:scheduled`` flag);
     the *dirty* flag makes a running flush look again before it lets go of its lease.
-    ``force`` sends regardless of the flag (the sweeper's safety net).
+    ``force`` sends regardless of the flag (the sweeper's safety net). A send that fails does
+    not stop the others: the first failure is raised once every business was tried.
     """
+    sent, failures = nudge_each(business_ids, force=force)
+    if failures:
+        raise next(iter(failures.values()))
+    return len(sent)
+
+
+def nudge_each(business_ids: list[int] | set[int], *, force: bool = False) -> tuple[list[int], dict[int, Exception]]:
+    """:func:`nudge`, answering the businesses a message went out for and the failed sends by business."""
     rt = runtime()
     s = rt.settings
     ids = sorted(set(business_ids))
     if not ids:
-        return 0
+        return [], {}
     pipe = rt.redis.pipeline(transaction=False)
     for b in ids:
         pipe.set(rt.keys.flush_dirty(b), 1, px=s.lease_ttl_ms * 4)
         pipe.set(rt.keys.flush_scheduled(b), now_ms(), nx=not force, px=s.lease_ttl_ms)
     replies = pipe.execute()
-    sent = 0
+    sent: list[int] = []
+    failures: dict[int, Exception] = {}
     for b, scheduled in zip(ids, replies[1::2], strict=True):
-        if scheduled:
-            send_flush(b)
-            sent += 1
-    return sent
+        if not scheduled:
+            continue
+        try:
+            send_flush(b)  # a failed send drops its flag (send_scheduled_flush): the next nudge sends
+        except Exception as exc:
+            failures[b] = exc
+        else:
+            sent.append(b)
+    return sent, failures
 
 
 def send_flush(business_id: int) -> None:

@@ -256,10 +256,15 @@ class Ledger:
 
     def repend_due_suspects(self, business_id: int) -> int:
         """Put suspects whose time has come back in pending under a new key; returns how many."""
+        keys, args = self.repend_suspects_call(business_id, now_ms())
+        return int(script(self.r, "repend_suspects")(keys=keys, args=args))
+
+    def repend_suspects_call(self, business_id: int, now: int) -> tuple[list[str], list[Any]]:
+        """The keys and args of ``repend_suspects.lua`` for ``business_id`` (to pipeline it)."""
         k = self._biz_keys(business_id)
         keys = [self.k.business(business_id, "suspect"), k["desired"], k["pending"], k["nonce"]]
         keys += [self.k.attention_of(business_id, "pending"), self.k.attention_of(business_id, "suspect")]
-        return int(script(self.r, "repend_suspects")(keys=keys, args=[now_ms(), business_id]))
+        return keys, [now, business_id]
 
     def repend_drift(
         self,

@@ -16,23 +16,30 @@ the state file the business in the same step):
 The scores are raw facts, never a setting: the sweeper's settings turn them into due times when it
 claims (``attention_claim.lua``: ``ZRANGEBYSCORE`` each index, every claimed entry moved to come due
 again after :data:`RECHECK_MS`, so a sweeper dying mid-pass loses nothing). An entry may be early
-(the business settled since: the sweeper finds nothing), never late. After looking at a claimed
-business, the sweeper re-files it in one script (``attention_refile.lua``) at its real times, read
-in the same step as the state, or drops it from an index with nothing to say. A business with
-nothing pending and nothing scheduled costs a pass nothing: a pass is one script call plus the
-work of the businesses due. The first pass on a Redis without the indexes (``attention:built``
-unset: a deploy from before them, a restored dump) files every business once. For each business
-claimed it
+(the business settled since: the sweeper finds nothing), never late. A pass then reads every claimed
+business in one script each (``sweep_look.lua``), all in one pipeline; decides each with the pure
+``workers.sweep_decision.decide_sweep``; acts; and re-files them all (``attention_refile.lua``, one
+pipeline) at their real times, read in the same step as the state, or drops them from an index with
+nothing to say. A business whose flush the sweeper cannot help before some time (its flush message
+is believed queued, its lease is held, it was re-nudged) is re-filed no earlier than that time, so a
+pass under a long flush queue does not look at the same waiting businesses every 2 s. A business
+with nothing pending and nothing scheduled costs a pass nothing: a pass is one script call plus a
+few pipelined round trips for the businesses due. The first pass on a Redis without the indexes
+(``attention:built`` unset: a deploy from before them, a restored dump) files every business once.
+For each business claimed it
 
 - **re-nudges a stranded flush**: its oldest pending target is older than
   ``settings.sweep_stale_after_s``, nobody holds its flush lease, its credential is not
   blocked (an auth dead letter stops flushes on purpose) and no flush message is believed
   to be scheduled (the ``flush:scheduled`` flag, whose value is the time its message is
   due: a flag more than ``SCHEDULED_GRACE_MS`` overdue no longer counts, so a message that
-  died with a worker hides the business only that long). It then sends a forced
-  nudge (``workers.actors.nudge([b], force=True)``). Leaving businesses with a scheduled
+  died with a worker hides the business only that long), and the sweeper has not re-nudged
+  it in the last :data:`RENUDGE_MS` (the ``flush:renudged`` mark). It then sends a forced
+  nudge (``workers.actors.nudge_each(..., force=True)``). Leaving businesses with a scheduled
   flush alone matters during a klikit outage: forcing past the flag would add one more
-  flush message every sweep and defeat the retry backoff.
+  flush message every sweep and defeat the retry backoff. The re-nudge mark matters under a
+  long flush queue: a flag overdue because its message waits behind thousands of others would
+  otherwise get one more message every other pass, each making the queue longer.
 - **watches a leased one**: when a stale business's lease is held, it makes sure one flush
   message waits for the lease to expire (``BusinessLease.watch``): a live holder renews it
   and that flush finds it taken again; a SIGKILLed holder's business flushes again about one
@@ -62,6 +69,8 @@ The scheduler process (``python -m producers.scheduler``) calls it every
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -70,9 +79,9 @@ from workers.clock import now_ms
 from workers.credential_block import auth_block_key
 from workers.flush import LEASE_WATCH_SLACK_MS
 from workers.lease import BusinessLease
-from workers.publish_state import PublishTracker
 from workers.runtime import Runtime, runtime
 from workers.scripts import run_scripts, script
+from workers.sweep_decision import BusinessLook, FlushStep, SweepLimits, SweepStep, decide_sweep
 
 log = structlog.get_logger("menusync.sweeper")
 
@@ -86,12 +95,19 @@ RECHECK_MS = 10_000
 CLAIM_LIMIT = 5_000
 #: How often the periodic read-back index is seeded with every business the ledger knows.
 RECONCILE_SEED_MS = 60_000
+#: At most one forced flush message per business per this long, however long its flush queue is.
+RENUDGE_MS = 60_000
+#: How many businesses one re-filing pipeline carries (the first pass files every business).
+REFILE_CHUNK = 1_000
+#: How many business ids a rescue's log line names.
+LOG_SAMPLE = 5
 
 
 def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
     """One pass over the businesses due. Answers counts: ``businesses`` (claimed), ``stale``, ``nudged``,
     ``skipped_leased``, ``skipped_watched`` (a flush now waits for the lease to expire),
-    ``skipped_scheduled``, ``skipped_blocked``, ``publishes_resent``."""
+    ``skipped_scheduled``, ``skipped_blocked``, ``skipped_renudged`` (re-nudged less than
+    :data:`RENUDGE_MS` ago), ``publishes_resent``, ``reconciles_sent``."""
     from workers import actors  # importing the actors builds the broker: only when a sweep runs
 
     rt = rt or runtime()
@@ -105,25 +121,85 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
             "skipped_watched",
             "skipped_scheduled",
             "skipped_blocked",
+            "skipped_renudged",
             "publishes_resent",
             "reconciles_sent",
         ),
         0,
     )
     now = now_ms()
-    stale_ms = int(s.sweep_stale_after_s * 1000)
-    publish_stale_ms = s.publish_max_wait_ms + PUBLISH_GRACE_MS
+    limits = sweep_limits(rt)
     if s.reconcile_interval_s > 0:
         for business_id in due_reconciles(rt, now):
             actors.send_reconcile(business_id, None, "periodic")
             counts["reconciles_sent"] += 1
     if rt.redis.set(rt.keys("attention", "built"), now, nx=True):
-        for business_id in rt.ledger.businesses():  # once per Redis: the state from before the indexes
-            refile_attention(rt, business_id)
-    for business_id in claim_attention(rt, now, stale_ms, publish_stale_ms):
-        counts["businesses"] += 1
-        _sweep_business(rt, business_id, now, stale_ms, publish_stale_ms, counts)
+        refile_attention(rt, rt.ledger.businesses())  # once per Redis: the state from before the indexes
+    claimed = claim_attention(rt, now, limits.stale_ms, limits.publish_stale_ms)
+    counts["businesses"] = len(claimed)
+    if claimed:
+        _sweep_claimed(rt, claimed, now, limits, counts)
     return counts
+
+
+def sweep_limits(rt: Runtime) -> SweepLimits:
+    """The sweeper's timings from the settings."""
+    s = rt.settings
+    return SweepLimits(
+        stale_ms=int(s.sweep_stale_after_s * 1000),
+        publish_stale_ms=s.publish_max_wait_ms + PUBLISH_GRACE_MS,
+        scheduled_grace_ms=SCHEDULED_GRACE_MS,
+        flush_window_ms=s.flush_window_ms,
+        watch_slack_ms=LEASE_WATCH_SLACK_MS,
+        recheck_ms=RECHECK_MS,
+        renudge_ms=RENUDGE_MS,
+    )
+
+
+def look_at(rt: Runtime, business_ids: Sequence[int]) -> list[BusinessLook]:
+    """What the sweeper decides on, per business: one ``sweep_look.lua`` each, all in one pipeline."""
+    calls = []
+    for b in business_ids:
+        lease = BusinessLease(rt.redis, rt.keys, b, rt.settings.lease_ttl_ms)
+        keys = [
+            rt.ledger.pending_key(b),
+            auth_block_key(rt, b),
+            lease.key,
+            lease.watch_key,
+            lease.scheduled_key,
+            rt.keys.flush_renudged(b),
+            rt.keys.publish_state(b),
+        ]
+        calls.append((keys, [rt.settings.lease_ttl_ms]))
+    return [BusinessLook.from_reply(reply) for reply in run_scripts(rt.redis, "sweep_look", calls)]
+
+
+def _sweep_claimed(rt: Runtime, claimed: list[int], now: int, limits: SweepLimits, counts: dict[str, int]) -> None:
+    """Look at every claimed business in one round trip, decide each (pure), act, and re-file them all."""
+    floors: dict[int, int] = {}
+    try:
+        # Repeats of ambiguous writes whose extra flush message was lost become pending here.
+        run_scripts(rt.redis, "repend_suspects", [rt.ledger.repend_suspects_call(b, now) for b in claimed])
+        looks = dict(zip(claimed, look_at(rt, claimed), strict=True))
+        steps = {b: decide_sweep(look, now, limits) for b, look in looks.items()}
+        steps.update(_watch(rt, _with(steps, FlushStep.WATCH), looks, now, limits))
+        renudged = _renudge(rt, _with(steps, FlushStep.NUDGE), looks, now)
+        for b in set(_with(steps, FlushStep.NUDGE)) - set(renudged):
+            steps[b] = replace(steps[b], flush_recheck_at_ms=None)  # not sent: look again next pass
+        counts["nudged"] = len(renudged)
+        counts["publishes_resent"] = _resend_publishes(rt, [b for b, step in steps.items() if step.resend_publish], now)
+        for step in steps.values():
+            if step.stale:
+                counts["stale"] += 1
+            if step.flush in _SKIPPED:
+                counts[_SKIPPED[step.flush]] += 1
+        floors = {
+            b: step.flush_recheck_at_ms - limits.stale_ms
+            for b, step in steps.items()
+            if step.flush_recheck_at_ms is not None
+        }
+    finally:
+        refile_attention(rt, claimed, floors)
 
 
 def attention_keys(rt: Runtime, shard: int) -> list[str]:
@@ -140,15 +216,22 @@ def claim_attention(rt: Runtime, now: int, stale_ms: int, publish_stale_ms: int)
     return [int(b) for reply in replies for b in reply]
 
 
-def refile_attention(rt: Runtime, business_id: int) -> None:
-    """File ``business_id`` again at its real times (or drop it), read with the state in one step."""
-    keys = [
-        rt.ledger.pending_key(business_id),
-        rt.keys.business(business_id, "suspect"),
-        rt.keys.publish_state(business_id),
-        *attention_keys(rt, rt.keys.shard_of(business_id)),
-    ]
-    script(rt.redis, "attention_refile")(keys=keys, args=[business_id])
+def refile_attention(rt: Runtime, business_ids: Sequence[int], floors: Mapping[int, int] | None = None) -> None:
+    """File each business again at its real times (or drop it), read with the state in one step; one
+    script per business, all in one pipeline. ``floors`` holds a business's pending entry back to
+    that raw score (what the sweeper can do for its flush comes no earlier)."""
+    calls = []
+    for b in business_ids:
+        keys = [
+            rt.ledger.pending_key(b),
+            rt.keys.business(b, "suspect"),
+            rt.keys.publish_state(b),
+            *attention_keys(rt, rt.keys.shard_of(b)),
+        ]
+        floor = (floors or {}).get(b)
+        calls.append((keys, [b, "" if floor is None else floor]))
+    for chunk in range(0, len(calls), REFILE_CHUNK):
+        run_scripts(rt.redis, "attention_refile", calls[chunk : chunk + REFILE_CHUNK])
 
 
 def _reconcile_keys(rt: Runtime, shard: int) -> tuple[str, str]:
@@ -179,48 +262,6 @@ def due_reconciles(rt: Runtime, now: int, limit: int = 1_000) -> list[int]:
     return [int(b) for reply in run_scripts(rt.redis, "reconcile_claim", calls) for b in reply]
 
 
-def _sweep_business(
-    rt: Runtime, business_id: int, now: int, stale_ms: int, publish_stale_ms: int, counts: dict[str, int]
-) -> None:
-    from workers import actors
-
-    try:
-        # Repeats of ambiguous writes whose extra flush message was lost become pending here.
-        rt.ledger.repend_due_suspects(business_id)
-        oldest = rt.ledger.oldest_pending_ms(business_id)
-        if oldest is not None and now - oldest >= stale_ms:
-            counts["stale"] += 1
-            reason = _flush_skip_reason(rt, business_id, now)
-            if reason is not None:
-                counts[f"skipped_{reason}"] += 1
-            elif actors.nudge([business_id], force=True):
-                counts["nudged"] += 1
-                log.warning(
-                    "sweeper re-nudged a stranded business",
-                    business_id=business_id,
-                    oldest_pending_age_ms=now - oldest,
-                    pending=rt.ledger.pending_count(business_id),
-                )
-        tracker = PublishTracker(rt.redis, rt.keys, business_id)
-        raw = tracker.raw()
-        scheduled = int(raw.get("scheduled", 0) or 0)
-        if not scheduled:
-            return
-        newest_sign_of_life = max(scheduled, int(raw.get("first", 0) or 0))
-        if now - newest_sign_of_life < publish_stale_ms:
-            return
-        if script(rt.redis, "publish_reschedule")(keys=[tracker.state_key], args=[now]):
-            actors.send_publish(business_id, 0)
-            counts["publishes_resent"] += 1
-            log.warning(
-                "sweeper re-sent a stranded publish",
-                business_id=business_id,
-                pending_for_ms=now - newest_sign_of_life,
-            )
-    finally:
-        refile_attention(rt, business_id)
-
-
 def _reconcile_call(
     rt: Runtime, shard: int, businesses: list[int], now: int, limit: int
 ) -> tuple[list[str], list[Any]]:
@@ -238,27 +279,90 @@ def claim_due_reconciles(rt: Runtime, shard: int, businesses: list[int], now: in
     return [int(b) for b in script(rt.redis, "reconcile_claim")(keys=keys, args=args)]
 
 
-def _flush_skip_reason(rt: Runtime, business_id: int, now: int) -> str | None:
-    """Why a stale business must not be nudged now (``None``: nudge it).
+_SKIPPED = {
+    FlushStep.WATCH: "skipped_watched",
+    FlushStep.LEASED: "skipped_leased",
+    FlushStep.SCHEDULED: "skipped_scheduled",
+    FlushStep.BLOCKED: "skipped_blocked",
+    FlushStep.RENUDGED: "skipped_renudged",
+}
 
-    A leased business gets one flush waiting for its lease to expire (``watched``): a live
-    holder keeps renewing it, a dead one's work is picked up about one TTL after it died. A
-    ``flush:scheduled`` flag counts only until its message is overdue by more than
-    :data:`SCHEDULED_GRACE_MS`: a flag whose message died with a worker must not hide the
-    business for the flag's whole lifetime.
-    """
+
+def _with(steps: Mapping[int, SweepStep], flush: FlushStep) -> list[int]:
+    return [b for b, step in steps.items() if step.flush is flush]
+
+
+def _watch(
+    rt: Runtime, business_ids: list[int], looks: Mapping[int, BusinessLook], now: int, limits: SweepLimits
+) -> dict[int, SweepStep]:
+    """Become the one watcher of each held lease, and send the flush that waits for its expiry: a live
+    holder renews it and that flush finds it taken again; a SIGKILLed holder's business flushes again
+    about one lease TTL after the kill. Answers the steps that changed: another watcher came first
+    (leased), or the lease is free now (decided again as free)."""
     from workers import actors
 
-    if rt.redis.get(auth_block_key(rt, business_id)):
-        return "blocked"
-    lease = BusinessLease(rt.redis, rt.keys, business_id, rt.settings.lease_ttl_ms)
-    remaining = lease.watch()
-    if remaining:
-        actors.send_flush_later(business_id, remaining + LEASE_WATCH_SLACK_MS)
-        return "watched"
-    if remaining is None:
-        return "leased"
-    due = rt.redis.get(lease.scheduled_key)
-    if due is not None and now <= int(due) + rt.settings.flush_window_ms + SCHEDULED_GRACE_MS:
-        return "scheduled"
-    return None
+    calls = []
+    for b in business_ids:
+        lease = BusinessLease(rt.redis, rt.keys, b, rt.settings.lease_ttl_ms)
+        calls.append(([lease.key, lease.watch_key], [rt.settings.lease_ttl_ms]))
+    changed: dict[int, SweepStep] = {}
+    for b, remaining in zip(business_ids, run_scripts(rt.redis, "lease_watch", calls), strict=True):
+        remaining = int(remaining)
+        if remaining in (-1, -2):  # another watcher came first; the lease is free now
+            changed[b] = decide_sweep(
+                replace(looks[b], watched=True) if remaining == -1 else replace(looks[b], lease_ms=0), now, limits
+            )
+            continue
+        try:
+            actors.send_flush_later(b, remaining + LEASE_WATCH_SLACK_MS)
+        except Exception:
+            log.exception("sweeper could not send a lease watcher's flush", business_id=b)
+            changed[b] = replace(decide_sweep(looks[b], now, limits), flush_recheck_at_ms=None)  # next pass
+    return changed
+
+
+def _renudge(rt: Runtime, business_ids: list[int], looks: Mapping[int, BusinessLook], now: int) -> list[int]:
+    """Force a flush message for each stranded business and mark it re-nudged for :data:`RENUDGE_MS`
+    (no second one meanwhile: under a long queue its first one is late, not lost). One log line per
+    pass. Answers the businesses a message went out for."""
+    from workers import actors
+
+    if not business_ids:
+        return []
+    sent, failures = actors.nudge_each(business_ids, force=True)
+    pipe = rt.redis.pipeline(transaction=False)
+    for b in sent:
+        pipe.set(rt.keys.flush_renudged(b), now, px=RENUDGE_MS)
+    pipe.execute()
+    if sent:
+        oldest = min(looks[b].oldest_pending_ms or now for b in sent)
+        log.warning(
+            "sweeper re-nudged stranded businesses",
+            businesses=len(sent),
+            sample=sent[:LOG_SAMPLE],
+            oldest_pending_age_ms=now - oldest,
+        )
+    for b, exc in failures.items():
+        log.warning("sweeper could not re-nudge a business", business_id=b, error=type(exc).__name__)
+    return sent
+
+
+def _resend_publishes(rt: Runtime, business_ids: list[int], now: int) -> int:
+    """Re-send each stranded publish whose state still says one is pending (``publish_reschedule.lua``
+    moves its ``scheduled`` to now, so one is re-sent at most once per window). Answers how many went."""
+    from workers import actors
+
+    calls = [([rt.keys.publish_state(b)], [now]) for b in business_ids]
+    resent: list[int] = []
+    for b, moved in zip(business_ids, run_scripts(rt.redis, "publish_reschedule", calls), strict=True):
+        if not int(moved):
+            continue
+        try:
+            actors.send_publish(b, 0)
+        except Exception:
+            log.exception("sweeper could not re-send a publish", business_id=b)
+        else:
+            resent.append(b)
+    if resent:
+        log.warning("sweeper re-sent stranded publishes", businesses=len(resent), sample=resent[:LOG_SAMPLE])
+    return len(resent)

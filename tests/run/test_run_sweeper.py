@@ -12,7 +12,7 @@ from workers.changes import Change, Store, Target
 from workers.clock import now_ms
 from workers.queues import queue_name
 from workers.runtime import Runtime
-from workers.sweeper import PUBLISH_GRACE_MS, SCHEDULED_GRACE_MS, sweep_once
+from workers.sweeper import PUBLISH_GRACE_MS, RENUDGE_MS, SCHEDULED_GRACE_MS, sweep_once
 
 BUSINESS = 398
 
@@ -50,16 +50,60 @@ def _strand(rt: Runtime, entity: int = 101) -> None:
     rt.redis.delete(rt.keys.flush_scheduled(BUSINESS))
 
 
+def _pending_entry(rt: Runtime) -> float | None:
+    return rt.redis.zscore(rt.keys.attention_of(BUSINESS, "pending"), str(BUSINESS))
+
+
+def _due_again(rt: Runtime) -> None:
+    """Bring the business's pending entry forward, as a new pending target would (an early entry)."""
+    rt.redis.zadd(rt.keys.attention_of(BUSINESS, "pending"), {str(BUSINESS): 0})
+
+
 def test_a_stranded_business_is_nudged_once(rt: Runtime, broker: Any) -> None:
     _strand(rt)
     assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 0
+    before = now_ms()
     counts = sweep_once(rt)
     assert counts["stale"] == 1 and counts["nudged"] == 1
     assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 1
-    # The flush is now scheduled: the next sweep leaves it alone.
+    # The flush is now scheduled: the business is held back for the re-nudge window ...
+    entry = _pending_entry(rt)
+    assert entry is not None and entry >= before + RENUDGE_MS
+    assert sweep_once(rt)["businesses"] == 0
+    # ... and looked at early (a new pending target), it is left alone.
+    _due_again(rt)
     again = sweep_once(rt)
     assert again["nudged"] == 0 and again["skipped_scheduled"] == 1
     assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 1
+
+
+def test_a_long_queued_business_gets_one_extra_flush_message_per_renudge_window(rt: Runtime, broker: Any) -> None:
+    flush = queue_name(rt.settings.prefix, "flush")
+    _strand(rt)
+    assert sweep_once(rt)["nudged"] == 1
+    # Its message waits behind a long queue: the flag is long overdue, nothing ran yet.
+    rt.redis.set(rt.keys.flush_scheduled(BUSINESS), now_ms() - SCHEDULED_GRACE_MS - 10_000, px=60_000)
+    for _ in range(3):
+        _due_again(rt)
+        assert sweep_once(rt)["skipped_renudged"] == 1
+    assert _delayed(rt, flush) == 1
+    # Once the window is over (the mark gone), a message that is still missing is sent again.
+    rt.redis.delete(rt.keys.flush_renudged(BUSINESS))
+    _due_again(rt)
+    assert sweep_once(rt)["nudged"] == 1
+    assert _delayed(rt, flush) == 2
+
+
+def test_a_new_pending_target_brings_a_held_back_business_forward(rt: Runtime, broker: Any) -> None:
+    _strand(rt)
+    assert sweep_once(rt)["nudged"] == 1
+    held = _pending_entry(rt)
+    rt.ledger.mark_applied(BUSINESS, [(k, v) for k, (_, v) in rt.ledger.all_desired(BUSINESS).items()])
+    _strand(rt, entity=102)  # newly pending: its record files the business at its own time
+    entry = _pending_entry(rt)
+    assert entry is not None and held is not None and entry < held
+    counts = sweep_once(rt)
+    assert counts["businesses"] == 1 and counts["stale"] == 1
 
 
 def test_a_fresh_leased_or_blocked_business_is_left_alone(rt: Runtime, broker: Any) -> None:
@@ -71,11 +115,14 @@ def test_a_fresh_leased_or_blocked_business_is_left_alone(rt: Runtime, broker: A
     # A leased business gets one flush waiting for the lease to expire (its holder may be dead) ...
     assert sweep_once(rt)["skipped_watched"] == 1
     assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 1
+    assert sweep_once(rt)["businesses"] == 0  # held back until that flush is due
     # ... and only one, however often the sweeper looks.
+    _due_again(rt)
     assert sweep_once(rt)["skipped_leased"] == 1
     assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 1
     rt.redis.delete(rt.keys.business(BUSINESS, "lease"))
     rt.redis.set(rt.keys.business(BUSINESS, "credential", "blocked"), "auth_invalid_credentials")
+    _due_again(rt)
     assert sweep_once(rt)["skipped_blocked"] == 1
     assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 1
 
@@ -88,6 +135,7 @@ def test_a_scheduled_flag_whose_message_is_long_overdue_no_longer_hides_a_busine
     assert sweep_once(rt)["skipped_scheduled"] == 1
     # ... the flag of one that was due long ago (it died with a SIGKILLed worker) is not.
     rt.redis.set(flag, now_ms() - SCHEDULED_GRACE_MS - 1_000, px=60_000)
+    _due_again(rt)
     assert sweep_once(rt)["nudged"] == 1
     assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 1
 
