@@ -141,3 +141,25 @@ def test_a_flush_message_that_cannot_be_sent_leaves_no_scheduled_flag(r: Any) ->
     assert sent == [BUSINESS] and r.exists(flag)
     r.delete(flag)
     assert nudge([BUSINESS]) == 1 and r.exists(flag)  # the real send: the flag stays with its message
+
+
+def test_a_nudge_whose_broker_is_down_strands_no_business_behind_the_first_failure(r: Any) -> None:
+    """Each business's send is tried: none keeps a flag that no message will clear."""
+    import pytest
+    from dramatiq.brokers.redis import RedisBroker
+
+    from workers.actors import nudge
+    from workers.runtime import runtime
+
+    rt = runtime()
+    businesses = [BUSINESS, BUSINESS + 1, BUSINESS + 2]
+    down = RedisBroker(url="redis://127.0.0.1:1/0")  # nothing listens there: every send fails
+    real = flush_business.broker
+    flush_business.broker = down
+    try:
+        with pytest.raises(Exception, match="(?i)connect"):
+            nudge(businesses)
+    finally:
+        flush_business.broker = real
+        down.close()
+    assert [b for b in businesses if r.exists(rt.keys.flush_scheduled(b))] == []
