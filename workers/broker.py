@@ -24,7 +24,9 @@ from config.redis import connect, is_sentinel_url
 from config.settings import Settings, get_settings
 from workers.deadletters import DeadLetterStore
 from workers.metrics import DEAD_LETTERS
-from workers.middleware import DeadLetters, LogContext, ShutdownSignal
+from workers.middleware import DeadLetters, LogContext, QueueWaitNote, ShutdownSignal
+from workers.queue_wait import FLUSH_LANES, QueueWait
+from workers.queues import queue_name
 from workers.runtime import runtime
 from workers.shutdown import WORKER_STOPPING
 
@@ -32,6 +34,11 @@ from workers.shutdown import WORKER_STOPPING
 def _dead_letter_store() -> DeadLetterStore:
     """The process's dead-letter store, resolved when a message fails (the runtime is built lazily)."""
     return runtime().dead_letters
+
+
+def _queue_wait() -> QueueWait:
+    rt = runtime()
+    return QueueWait(rt.redis, rt.keys)
 
 
 def _configure_logging() -> None:
@@ -55,6 +62,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         Retries(min_backoff=settings.retry_min_backoff_ms, max_backoff=settings.retry_max_backoff_ms),
         CurrentMessage(),
         ShutdownSignal(WORKER_STOPPING),
+        QueueWaitNote({queue_name(settings.prefix, lane): lane for lane in FLUSH_LANES}, _queue_wait),
     ]
     if settings.worker_metrics:
         middleware.append(Prometheus())

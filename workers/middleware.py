@@ -6,6 +6,8 @@
   age limit) and records it in the dead-letter store, so no message vanishes silently.
 - :class:`ShutdownSignal` tells running flushes that the worker is stopping, so that they
   hand over (lease released at once) instead of working through their whole backlog.
+- :class:`QueueWaitNote` notes how late each flush message starts (``workers.queue_wait``), so the
+  sweeper tells a flush message waiting behind a long queue from a lost one.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from typing import Any
 
 import dramatiq
 import structlog
+from dramatiq.common import q_name
 from prometheus_client import Counter
 
 from config.logging import scrub
+from workers.clock import now_ms
 from workers.deadletters import DeadLetterStore, build_dead_letter
+from workers.queue_wait import QueueWait, message_wait_ms
 
 log = structlog.get_logger("menusync.middleware")
 
@@ -59,6 +64,25 @@ class ShutdownSignal(dramatiq.Middleware):
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         self.stopping.clear()  # its threads are done; a process that goes on (tests, tools) flushes normally
+
+
+class QueueWaitNote(dramatiq.Middleware):
+    """``lanes`` maps a queue name to its flush lane; ``waits`` answers where to note a wait (the
+    process's runtime is built lazily). A note that fails is logged and never fails the message."""
+
+    def __init__(self, lanes: dict[str, str], waits: Callable[[], QueueWait]) -> None:
+        self.lanes = lanes
+        self.waits = waits
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        lane = self.lanes.get(q_name(message.queue_name))
+        if lane is None:
+            return
+        wait = message_wait_ms(message.options, int(message.message_timestamp), now_ms())
+        try:
+            self.waits().note(lane, wait)
+        except Exception:
+            log.warning("could not note a flush message's queue wait", lane=lane, exc_info=True)
 
 
 class DeadLetters(dramatiq.Middleware):

@@ -94,6 +94,22 @@ def test_a_long_queued_business_gets_one_extra_flush_message_per_renudge_window(
     assert _delayed(rt, flush) == 2
 
 
+def test_a_flag_overdue_by_less_than_the_flush_queues_wait_is_trusted(rt: Runtime, broker: Any) -> None:
+    from workers.queue_wait import QueueWait
+
+    _strand(rt)
+    # Flush messages start 60 s late (every worker busy): a flag 20 s overdue is queued, not lost.
+    QueueWait(rt.redis, rt.keys).note("flush", 60_000)
+    rt.redis.set(rt.keys.flush_scheduled(BUSINESS), now_ms() - SCHEDULED_GRACE_MS - 20_000, px=120_000)
+    counts = sweep_once(rt)
+    assert counts["skipped_scheduled"] == 1 and counts["nudged"] == 0
+    assert _delayed(rt, queue_name(rt.settings.prefix, "flush")) == 0
+    # Once flushes start on time again, the same flag is taken for lost.
+    rt.redis.delete(QueueWait(rt.redis, rt.keys).key("flush"))
+    _due_again(rt)
+    assert sweep_once(rt)["nudged"] == 1
+
+
 def test_a_new_pending_target_brings_a_held_back_business_forward(rt: Runtime, broker: Any) -> None:
     _strand(rt)
     assert sweep_once(rt)["nudged"] == 1

@@ -157,7 +157,7 @@ def test_a_nudge_whose_broker_is_down_strands_no_business_behind_the_first_failu
     real = flush_business.broker
     flush_business.broker = down
     try:
-        with pytest.raises(Exception, match="(?i)connect"):
+        with pytest.raises(Exception, match=r"(?i)connect"):
             nudge(businesses)
     finally:
         flush_business.broker = real
