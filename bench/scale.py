@@ -168,8 +168,8 @@ def _size(rt: Any, n: int, args: argparse.Namespace) -> dict[str, Any]:
         busy.append(time.perf_counter() - started)
         commands_due = sum(_delta(before, _commands(r)).values())
         assert counts["nudged"] == due, (counts, due)
-        r.delete(*[rt.keys.flush_scheduled(b) for b in chosen])
-        for b in chosen:  # their flush is on its way
+        for b in chosen:  # their flush ran: flag and re-nudge mark gone, nothing left to look at
+            r.delete(rt.keys.flush_scheduled(b), rt.keys.flush_renudged(b))
             r.zrem(rt.keys.attention_of(b, "pending"), str(b))
     scan = businesses if n <= args.scan_max else businesses[: args.scan_max]
     started = time.perf_counter()
