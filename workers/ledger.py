@@ -222,10 +222,11 @@ class Ledger:
         if not pairs:
             return []
         k = self._biz_keys(business_id)
-        args: list[Any] = [now_ms(), mode, dead_id]
+        args: list[Any] = [now_ms(), mode, dead_id, business_id]
         for target_key, version in pairs:
             args += [target_key, version]
-        ages = script(self.r, "settle")(keys=[k["dver"], k["aver"], k["pending"], k["stats"], k["dead"]], args=args)
+        keys = [k["dver"], k["aver"], k["pending"], k["stats"], k["dead"], self.k.attention_of(business_id, "pending")]
+        ages = script(self.r, "settle")(keys=keys, args=args)
         return [int(a) for a in ages]
 
     def mark_applied(self, business_id: int, pairs: Sequence[tuple[str, str]]) -> list[int]:

@@ -7,7 +7,8 @@ the state file the business in the same step):
 
 - ``attention:pending``: the oldest pending since. Filed by every script that makes a target
   pending (record, unblock, repend_suspects, repend_drift, ops_store_targets) when the target was
-  not pending yet, with ``ZADD LT``: the earliest time wins. Due ``sweep_stale_after_s`` later.
+  not pending yet, with ``ZADD LT``: the earliest time wins; ``settle`` drops the business once
+  nothing is pending. Due ``sweep_stale_after_s`` later.
 - ``attention:suspect``: the earliest due time of a suspect repeat (``Ledger.mark_suspect``, in the
   same MULTI/EXEC, ``LT``). Due at that time.
 - ``attention:publish``: the newest sign of life of a scheduled publish (``publish_touch.lua`` when

@@ -110,6 +110,17 @@ def test_a_flag_overdue_by_less_than_the_flush_queues_wait_is_trusted(rt: Runtim
     assert sweep_once(rt)["nudged"] == 1
 
 
+def test_a_business_leaves_the_pending_index_once_nothing_is_pending(rt: Runtime, broker: Any) -> None:
+    _strand(rt, entity=101)
+    _strand(rt, entity=102)
+    rows = {row.target.entity_id: row for row in rt.ledger.pending(BUSINESS)}
+    rt.ledger.mark_applied(BUSINESS, [(rows[101].target.key(), rows[101].version)])
+    assert _pending_entry(rt) is not None  # one target still pending
+    rt.ledger.mark_applied(BUSINESS, [(rows[102].target.key(), rows[102].version)])
+    assert _pending_entry(rt) is None  # a busy-then-idle business costs the next pass nothing
+    assert sweep_once(rt)["businesses"] == 0
+
+
 def test_a_new_pending_target_brings_a_held_back_business_forward(rt: Runtime, broker: Any) -> None:
     _strand(rt)
     assert sweep_once(rt)["nudged"] == 1
