@@ -65,7 +65,7 @@ from producers.console import mount_console
 from producers.dedupe import claim_outcome, dedupe_key, queue_claim, queue_done
 from producers.intake import accept
 from producers.mapping import Mappings, decode_entities, decode_stores
-from producers.metrics import UNMAPPED_EVENTS, WEBHOOK_EVENTS
+from producers.metrics import UNMAPPED_EVENTS, WEBHOOK_EVENTS, webhook_event
 from producers.operations_api import operations_router
 from producers.recorder import Recorder
 from producers.review import queue_review
@@ -297,7 +297,7 @@ class Receiver:
             return self._not_claimed("standard", event_id, claim)
         actor = ",".join(g.name for g in grants)
         result = self._recorded("standard", key, changes, [], raw, event_id, actor)
-        WEBHOOK_EVENTS.labels("standard", "accepted").inc()
+        webhook_event("standard", "accepted").inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
 
     def record_api(self, body: bytes, grant: Grant) -> tuple[int, dict]:
@@ -319,7 +319,7 @@ class Receiver:
                 await self.recorder.release(key)  # let the sender's retry through at once
             raise
         await self.recorder.done(key)
-        WEBHOOK_EVENTS.labels("standard", "accepted").inc()
+        webhook_event("standard", "accepted").inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
 
     async def record_api_async(self, body: bytes, grant: Grant) -> tuple[int, dict]:
@@ -332,9 +332,9 @@ class Receiver:
         answer = {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
         if result.duplicate and result.duplicate == len(result.outcomes):
             # Every change repeats the stored one (same target, event time and value): nothing to do.
-            WEBHOOK_EVENTS.labels("api", "duplicate").inc()
+            webhook_event("api", "duplicate").inc()
             return 200, answer
-        WEBHOOK_EVENTS.labels("api", "accepted").inc()
+        webhook_event("api", "accepted").inc()
         return 202, answer
 
     def _not_claimed(self, source: str, event_id: str, claim: str) -> tuple[int, dict]:
