@@ -45,7 +45,7 @@ import contextlib
 import hashlib
 import inspect
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import redis
@@ -54,6 +54,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from config.logging import register_secrets
 from config.redis import Keys, connect_async
@@ -64,7 +65,7 @@ from producers.console import mount_console
 from producers.dedupe import claim_outcome, dedupe_key, queue_claim, queue_done
 from producers.intake import accept
 from producers.mapping import Mappings, decode_entities, decode_stores
-from producers.metrics import UNMAPPED_EVENTS, WEBHOOK_EVENTS
+from producers.metrics import UNMAPPED_EVENTS, WEBHOOK_EVENTS, webhook_event
 from producers.operations_api import operations_router
 from producers.recorder import Recorder
 from producers.review import queue_review
@@ -296,7 +297,7 @@ class Receiver:
             return self._not_claimed("standard", event_id, claim)
         actor = ",".join(g.name for g in grants)
         result = self._recorded("standard", key, changes, [], raw, event_id, actor)
-        WEBHOOK_EVENTS.labels("standard", "accepted").inc()
+        webhook_event("standard", "accepted").inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
 
     def record_api(self, body: bytes, grant: Grant) -> tuple[int, dict]:
@@ -318,7 +319,7 @@ class Receiver:
                 await self.recorder.release(key)  # let the sender's retry through at once
             raise
         await self.recorder.done(key)
-        WEBHOOK_EVENTS.labels("standard", "accepted").inc()
+        webhook_event("standard", "accepted").inc()
         return 202, {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
 
     async def record_api_async(self, body: bytes, grant: Grant) -> tuple[int, dict]:
@@ -331,9 +332,9 @@ class Receiver:
         answer = {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
         if result.duplicate and result.duplicate == len(result.outcomes):
             # Every change repeats the stored one (same target, event time and value): nothing to do.
-            WEBHOOK_EVENTS.labels("api", "duplicate").inc()
+            webhook_event("api", "duplicate").inc()
             return 200, answer
-        WEBHOOK_EVENTS.labels("api", "accepted").inc()
+        webhook_event("api", "accepted").inc()
         return 202, answer
 
     def _not_claimed(self, source: str, event_id: str, claim: str) -> tuple[int, dict]:
@@ -389,6 +390,46 @@ class Receiver:
         return self.record_standard_async, (event_id, [self.standard_grants[i] for i in matched], body)
 
 
+class ReceiverApp(FastAPI):
+    """FastAPI with the intake routes (``POST /v1/changes``, ``POST /webhooks/{source}``) answered
+    straight from the ASGI call: the same endpoint functions, called with a Starlette request,
+    without FastAPI's routing, dependency solving and middleware stack (most of a one-change
+    request's cost besides the record itself). Every other request, and these routes under another
+    method or path spelling (a trailing slash, a mount's root path), goes through FastAPI as before;
+    the routes stay declared there too (OpenAPI). The endpoints build every answer themselves and
+    raise nothing that FastAPI's handlers would turn into an answer; an unexpected error reaches
+    the server, which answers 500 as FastAPI's error middleware would."""
+
+    _changes_endpoint: Callable[[Request], Awaitable[Response]] | None = None
+    _webhook_endpoint: Callable[[str, Request], Awaitable[Response]] | None = None
+
+    def intake_routes(
+        self,
+        changes: Callable[[Request], Awaitable[Response]],
+        webhook: Callable[[str, Request], Awaitable[Response]],
+    ) -> None:
+        self._changes_endpoint = changes
+        self._webhook_endpoint = webhook
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            path: str = scope["path"]
+            response: Response | None = None
+            if path == "/v1/changes" and self._changes_endpoint is not None:
+                response = await self._changes_endpoint(Request(scope, receive))
+            elif path.startswith("/webhooks/") and self._webhook_endpoint is not None:
+                source = path[len("/webhooks/") :]
+                if source and "/" not in source:
+                    response = await self._webhook_endpoint(source, Request(scope, receive))
+            if response is not None:
+                await send(
+                    {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+                )
+                await send({"type": "http.response.body", "body": response.body})
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings, *, client: redis.Redis | None = None, recorder: Recorder | None = None) -> FastAPI:
     """The receiver app. ``client`` defaults to the process-wide pool for ``settings.redis_url``,
     ``recorder`` to one on an asyncio client of ``settings.redis_url``."""
@@ -399,7 +440,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None, recorde
         yield
         await receiver.recorder.aclose()
 
-    app = FastAPI(title="menusync producers", version="1", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app = ReceiverApp(title="menusync producers", version="1", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.receiver = receiver
     limit = settings.webhook_max_body_bytes
     handlers = {"square": receiver.square, "shopify": receiver.shopify, "standard": receiver.standard}
@@ -472,6 +513,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None, recorde
             return rejected("api", exc)
         return await run(receiver.record_api_async, (body, grant), "api")
 
+    app.intake_routes(changes, webhook)
     app.include_router(operations_router(settings, receiver.runtime))
     mount_console(app, receiver)  # /console and GET /v1/businesses/{id}/history
 

@@ -7,6 +7,8 @@ is how many requests the receiver's group commit recorded per record-script call
 
 from __future__ import annotations
 
+from functools import cache
+
 from prometheus_client import Counter
 
 WEBHOOK_EVENTS = Counter(
@@ -37,3 +39,9 @@ RECORD_CALLS = Counter(
     "menusync_record_calls",
     "Record-script calls of the receiver's group commit (one per business, source and actor per window)",
 )
+
+
+@cache
+def webhook_event(source: str, outcome: str) -> Counter:
+    """``WEBHOOK_EVENTS`` of one (source, outcome), looked up once: the receiver counts every request."""
+    return WEBHOOK_EVENTS.labels(source, outcome)

@@ -23,6 +23,7 @@ import hmac
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from standardwebhooks.webhooks import Webhook
 
@@ -112,6 +113,13 @@ def malformed_standard_secrets(secrets: Sequence[str]) -> list[int]:
     return bad
 
 
+@lru_cache(maxsize=64)
+def _webhook(secret: str) -> Webhook:
+    """The signer of one configured secret, built once (it decodes the key); a malformed secret raises
+    every time (not cached)."""
+    return Webhook(secret)
+
+
 def verify_standard(
     body: bytes,
     headers: Mapping[str, str],
@@ -153,7 +161,7 @@ def verify_standard(
     expected: list[tuple[int, bytes]] = []
     for position, secret in enumerate(secrets):
         try:
-            hook = Webhook(secret)
+            hook = _webhook(secret)
         except (binascii.Error, ValueError, Exception):  # a malformed configured secret never verifies
             continue
         signed = hook.sign(msg_id=msg_id, timestamp=when, data=text).split(",", 1)[1]

@@ -201,6 +201,8 @@ class Change(BaseModel):
         return self
 
     def value_json(self) -> str:
+        if isinstance(self.value, bool):  # most changes: the JSON of a boolean without the encoder
+            return "true" if self.value else "false"
         return json.dumps(self.value, sort_keys=True, separators=(",", ":"))
 
 

@@ -21,6 +21,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -96,7 +97,14 @@ def record_call(
     for i, c in enumerate(changes):
         expect = expect_versions[i] if expect_versions is not None else None
         args += [c.target.key(), c.occurred_at_ms, c.value_json(), c.id, expect or ""]
-    keys = [
+    return list(_record_keys(k.prefix, business_id)), args
+
+
+@lru_cache(maxsize=4096)
+def _record_keys(prefix: str, business_id: int) -> tuple[str, ...]:
+    """The keys of a ``record.lua`` call for ``business_id`` (the same for every call: built once)."""
+    k = Keys(prefix)
+    return (
         k.business(business_id, "desired"),
         k.business(business_id, "dver"),
         k.business(business_id, "cid"),
@@ -110,8 +118,7 @@ def record_call(
         k.flush_scheduled(business_id),
         k.business(business_id, "history"),
         k.attention_of(business_id, "pending"),
-    ]
-    return keys, args
+    )
 
 
 @dataclass(frozen=True)

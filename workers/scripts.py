@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -35,10 +35,18 @@ def _sha(name: str) -> str:
     return hashlib.sha1(_source(name).encode()).hexdigest()
 
 
+@lru_cache(maxsize=8192)
+def _slot_count(keys: tuple[Any, ...]) -> int:
+    return len({key_slot(k.encode() if isinstance(k, str) else k) for k in keys})
+
+
 def check_one_slot(name: str, keys: Sequence[Any]) -> None:
-    """Raise :class:`CrossSlotError` when ``keys`` hash to more than one cluster slot."""
-    slots = {key_slot(k.encode() if isinstance(k, str) else k) for k in keys}
-    if len(slots) > 1:
+    """Raise :class:`CrossSlotError` when ``keys`` hash to more than one cluster slot.
+
+    The answer for a key list is remembered (a business's script calls repeat the same keys), so
+    that the check costs a lookup, not a CRC per key, on the receiver's hot path."""
+    if _slot_count(tuple(keys)) > 1:
+        slots = {key_slot(k.encode() if isinstance(k, str) else k) for k in keys}
         shown = ", ".join(str(k) for k in list(keys)[:4])
         raise CrossSlotError(f"script {name} touches {len(slots)} cluster slots (keys {shown}, ...)")
 

@@ -238,6 +238,24 @@ def test_unknown_source_is_404(client: TestClient) -> None:
     assert client.get("/nope").json()["error"] == "not_found"
 
 
+def test_intake_routes_answer_as_fastapi_routed_them(client: TestClient, ledger: Ledger) -> None:
+    """The intake routes are answered straight from the ASGI call (``ReceiverApp``): every other
+    method and path spelling still goes through FastAPI's router, with the same answers as before,
+    and the routes stay in the OpenAPI document."""
+    assert client.get("/v1/changes").status_code == 405
+    assert client.get("/v1/changes").json()["error"] == "method_not_allowed"
+    assert client.get("/webhooks/standard").json()["error"] == "method_not_allowed"
+    nested = client.post("/webhooks/standard/extra", content=b"{}")
+    assert nested.status_code == 404 and nested.json()["error"] == "not_found"
+    slash = client.post("/v1/changes/", json=canonical_body(), headers=auth(API_TOKENS[1]), follow_redirects=False)
+    assert slash.status_code == 307 and slash.headers["location"].endswith("/v1/changes")
+    assert ledger.desired(target(101)) is None  # the redirect recorded nothing
+    resp = client.post("/v1/changes", json=canonical_body(), headers=auth(API_TOKENS[1]))
+    assert resp.status_code == 202 and resp.headers["content-type"] == "application/json", resp.text
+    assert resp.headers["content-length"] == str(len(resp.content))
+    assert {"/v1/changes", "/webhooks/{source}"} <= set(client.get("/openapi.json").json()["paths"])
+
+
 # Shopify ------------------------------------------------------------------------------------------
 
 
