@@ -49,6 +49,7 @@ class QueueWait:
 
     def current_ms(self) -> int:
         """The longest noted wait over the flush lanes, capped at :data:`WAIT_MAX_MS` (0 when none)."""
+        # Two independent measures, on two cluster slots (no MGET there); the longest is taken either way.
         pipe = self.r.pipeline(transaction=False)
         for lane in FLUSH_LANES:
             pipe.get(self.key(lane))

@@ -187,8 +187,9 @@ def _sweep_claimed(rt: Runtime, claimed: list[int], now: int, limits: SweepLimit
         looks = dict(zip(claimed, look_at(rt, claimed), strict=True))
         steps = {b: decide_sweep(look, now, limits) for b, look in looks.items()}
         steps.update(_watch(rt, _with(steps, FlushStep.WATCH), looks, now, limits))
-        renudged = _renudge(rt, _with(steps, FlushStep.NUDGE), looks, now)
-        for b in set(_with(steps, FlushStep.NUDGE)) - set(renudged):
+        stranded = _with(steps, FlushStep.NUDGE)
+        renudged = _renudge(rt, stranded, looks, now)
+        for b in set(stranded) - set(renudged):
             steps[b] = replace(steps[b], flush_recheck_at_ms=None)  # not sent: look again next pass
         counts["nudged"] = len(renudged)
         counts["publishes_resent"] = _resend_publishes(rt, [b for b, step in steps.items() if step.resend_publish], now)
@@ -334,7 +335,7 @@ def _renudge(rt: Runtime, business_ids: list[int], looks: Mapping[int, BusinessL
     if not business_ids:
         return []
     sent, failures = actors.nudge_each(business_ids, force=True)
-    pipe = rt.redis.pipeline(transaction=False)
+    pipe = rt.redis.pipeline(transaction=False)  # independent writes, one per business: nothing to agree
     for b in sent:
         pipe.set(rt.keys.flush_renudged(b), now, px=RENUDGE_MS)
     pipe.execute()
