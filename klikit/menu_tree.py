@@ -110,7 +110,9 @@ def _walk(level: str, nodes: Iterable[Any], out: dict[tuple[str, int], EntityVal
         entity_id = node.get("id")
         if isinstance(entity_id, bool) or not isinstance(entity_id, int):
             continue
-        out.setdefault((level, entity_id), _read_entity(level, node))
+        key = (level, entity_id)
+        if key not in out:  # a repeat (a modifier group on many items) keeps its first reading, unread
+            out[key] = _read_entity(level, node)
         child_level = _CHILD_LEVEL.get(level)
         if child_level is None:
             continue

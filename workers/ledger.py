@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -328,8 +328,11 @@ class Ledger:
         )
 
     # -- reads ------------------------------------------------------------
-    def view(self, business_id: int) -> dict[str, TargetState]:
-        """Every target of a business as of one moment (MULTI/EXEC): for read-backs and ``plan``."""
+    def view(self, business_id: int, scopes: Collection[str] | None = None) -> dict[str, TargetState]:
+        """Every target of a business as of one moment (MULTI/EXEC): for read-backs and ``plan``.
+
+        ``scopes`` keeps only the targets of those scopes (store keys, ``*`` for business level):
+        a read-back of one store of three builds a third of the states."""
         k = self._biz_keys(business_id)
         pipe = self.r.pipeline(transaction=True)
         for name in ("desired", "dver", "aver", "dead"):
@@ -346,7 +349,7 @@ class Ledger:
                 dead=key in dead,
             )
             for key, raw in values.items()
-            if key in versions
+            if key in versions and (scopes is None or key.split("|", 2)[1] in scopes)
         }
 
     def drift_repairs(self, business_id: int) -> dict[str, int]:

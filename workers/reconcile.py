@@ -142,7 +142,7 @@ def reconcile_business_now(
         _record(rt, outcome)
         return outcome
     menus = read_store_menus(rt, business_id, stores, outcome, attempt=attempt)
-    outcome.report = find_drift(rt.ledger.view(business_id), menus)
+    outcome.report = find_drift(rt.ledger.view(business_id, scopes={*menus, "*"}), menus)
     _repair(rt, business_id, outcome, send_flush, generation, send_again)
     _record(rt, outcome)
     return outcome

@@ -107,6 +107,22 @@ def test_parse_menu_reads_every_level_in_store_and_business_mode() -> None:
         }
 
 
+def test_a_repeated_entity_keeps_its_first_reading_and_its_later_children_are_still_read() -> None:
+    first = {"id": 8001, "enabled": True, "modifiers": [{"id": 9001, "enabled": True}]}
+    # The same group again, read otherwise and carrying a modifier seen nowhere else.
+    again = {
+        "id": 8001,
+        "enabled": False,
+        "modifiers": [{"id": 9001, "enabled": False}, {"id": 9002, "enabled": False}],
+    }
+    items = [{"id": 101, "modifierGroups": [first]}, {"id": 102, "modifierGroups": [again]}]
+    menu = parse_menu({"menu": {"sections": [{"id": 1, "categories": [{"id": 201, "items": items}]}]}})
+    assert menu.values("modifier_group", 8001) == EntityValues(enabled=True)
+    assert menu.values("modifier", 9001) == EntityValues(enabled=True)
+    assert menu.values("modifier", 9002) == EntityValues(enabled=False)
+    assert len(menu) == 7
+
+
 def test_a_channel_target_reads_its_one_channel_and_absent_means_hidden() -> None:
     hide_6 = "398|5297:1293|item|101|visibilities|6"
     show_1 = "398|5297:1293|item|101|visibilities|1"

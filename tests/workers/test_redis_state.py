@@ -92,6 +92,23 @@ def test_dead_targets_leave_pending_and_replay_puts_them_back_with_a_new_nonce(r
     assert ledger.unblock(398, [(_target().key(), v1)], new_key=False) == 0
 
 
+def test_a_view_of_some_scopes_holds_exactly_their_targets(r: Any, keys: Keys) -> None:
+    other = Store(brand_id=5297, branch_id=1294)
+    business_level = Target(business_id=398, store=None, level="item", entity_id=101, field="enabled")
+    elsewhere = Target(business_id=398, store=other, level="item", entity_id=101, field="enabled")
+    ledger = Ledger(r, keys)
+    changes = [_change(1_000, False), _change(1_001, True, entity=102)]
+    changes += [
+        Change(id=f"x{i}", target=t, value=True, occurred_at_ms=1_002)
+        for i, t in enumerate((business_level, elsewhere))
+    ]
+    ledger.record(changes)
+    whole = ledger.view(398)
+    assert len(whole) == 4
+    some = ledger.view(398, scopes={STORE.key(), "*"})
+    assert some == {k: v for k, v in whole.items() if k != elsewhere.key()}
+
+
 def test_lease_is_exclusive_and_a_nudge_while_held_means_flush_again(r: Any, keys: Keys) -> None:
     a, b = BusinessLease(r, keys, 398, 5000), BusinessLease(r, keys, 398, 5000)
     assert a.acquire() and not b.acquire()
