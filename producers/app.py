@@ -17,9 +17,9 @@ Each request: body read with a size cap (Content-Length checked first, then the 
 signature verified on the raw bytes, JSON parsed and checked. ``/v1/changes`` and Standard
 Webhooks then stay on the event loop (``producers.recorder``): the body is checked and expanded
 there when it is small (a large one, or one that needs klikit's channel list, on a worker
-thread), the webhook's duplicate claim and done mark ride one pipelined round trip with the other
-requests' of the same moment, and the record joins the group commit (one record-script call per
-business per ``MENUSYNC_RECORD_GROUP_MS`` window). Square and Shopify do their Redis work in one
+thread), and the record joins the group commit (one record-script call per business per
+``MENUSYNC_RECORD_GROUP_MS`` window; a webhook's call of its own, which checks and sets the
+delivery's duplicate mark in the same step: ``producers.dedupe``). Square and Shopify do their Redis work in one
 worker-thread hop: one pipelined round trip for the duplicate claim and the id lookups, the
 ledger record (``producers.intake.accept``), and one pipelined round trip that marks the event
 done and keeps any unmapped part for review.
@@ -62,7 +62,7 @@ from config.settings import Settings
 from producers.access import Grant, KnownBusinesses, match_token, parse_grants
 from producers.canonical import TooManyTargets, count_targets, expand_batch, read_batch
 from producers.console import mount_console
-from producers.dedupe import claim_outcome, dedupe_key, queue_claim, queue_done
+from producers.dedupe import claim_outcome, dedupe_key, delivery_key, queue_claim, queue_done
 from producers.intake import accept
 from producers.mapping import Mappings, decode_entities, decode_stores
 from producers.metrics import UNMAPPED_EVENTS, WEBHOOK_EVENTS, webhook_event
@@ -91,6 +91,7 @@ from producers.webhooks import (
     square_levels,
 )
 from workers.changes import Change, ChangeBatch
+from workers.ledger import RECORD_CHUNK
 from workers.providers import ProvidersUnavailable
 from workers.runtime import Runtime
 from workers.submit import SubmitResult
@@ -286,32 +287,27 @@ class Receiver:
         except ProvidersUnavailable as exc:
             raise Rejection(503, "unavailable", str(exc)) from None
 
-    def record_standard(self, event_id: str, grants: list[Grant], raw: bytes) -> tuple[int, dict]:
-        changes = self.parse_changes(raw, grants)
-        key = dedupe_key(self.keys, "standard", event_id)
-        pipe = self.client.pipeline(transaction=False)
-        queue_claim(pipe, key)
-        set_reply, get_reply = pipe.execute()
-        claim = claim_outcome(set_reply, get_reply)
-        if claim != "claimed":
-            return self._not_claimed("standard", event_id, claim)
-        actor = ",".join(g.name for g in grants)
-        result = self._recorded("standard", key, changes, [], raw, event_id, actor)
-        webhook_event("standard", "accepted").inc()
-        return 202, {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
-
     def record_api(self, body: bytes, grant: Grant) -> tuple[int, dict]:
         changes = self.parse_changes(body, [grant])
         return self._api_answer(accept(changes, timers=self.timers, producer="api", actor=grant.name))
 
     async def record_standard_async(self, event_id: str, grants: list[Grant], raw: bytes) -> tuple[int, dict]:
-        """:meth:`record_standard` on the event loop: the same claim, record and done mark, grouped."""
+        """Record a signed Standard Webhook on the event loop (group commit). One that fits one
+        record call is marked delivered by that call (``producers.dedupe``: one round trip); a
+        larger one is claimed first and marked done after."""
         changes = await self.parse_changes_async(raw, grants)
+        actor = ",".join(g.name for g in grants)
+        if changes and len(changes) <= RECORD_CHUNK:
+            mark = delivery_key(self.keys, changes[0].target.business_id, "standard", event_id)
+            result = await self.recorder.accept(changes, source="standard", actor=actor, delivery=mark)
+            if all(o.delivered for o in result.outcomes):
+                return self._not_claimed("standard", event_id, "duplicate")
+            webhook_event("standard", "accepted").inc()
+            return 202, {"accepted": result.accepted, "superseded": result.superseded, "duplicate": result.duplicate}
         key = dedupe_key(self.keys, "standard", event_id)
         claim = await self.recorder.claim(key)
         if claim != "claimed":
             return self._not_claimed("standard", event_id, claim)
-        actor = ",".join(g.name for g in grants)
         try:
             result = await self.recorder.accept(changes, source="standard", actor=actor)
         except BaseException:

@@ -20,8 +20,10 @@ together (:mod:`producers.group_commit`):
 - The history's receive time of a change is when its window closed (at most the window after the
   request arrived).
 
-Webhook duplicate claims and their done marks (``producers.dedupe``) are grouped the same way,
-per event-loop tick: one pipelined round trip for all requests that claim at once.
+A signed webhook's duplicate mark rides its record call (``accept(..., delivery=...)``:
+``record.lua`` checks and sets it in the same step), in a call of its own. The claims and done
+marks of larger webhooks (``producers.dedupe``) are grouped per event-loop tick: one pipelined
+round trip for all requests that claim at once.
 
 Settings, keys and the flush sender are the process runtime's (``workers.runtime.runtime()``), as
 for ``workers.submit.submit_changes``. The Redis client is asyncio's and belongs to one event
@@ -31,6 +33,7 @@ loop: a Recorder used from another loop (a test client's) opens a client for it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -53,7 +56,10 @@ from workers.submit import RecordOutcome, ReplicasBehind, SubmitResult
 #: Claims (and done marks) pipelined in one round trip at most.
 CLAIMS_PER_CALL = 1000
 
-RecordKey = tuple[int, str, str]  # business, source, actor
+#: A delivery's mark key and the request's serial: two copies of one delivery sent together must
+#: not share a call (a call checks its mark once, before all of its changes).
+Delivery = tuple[str, int]
+RecordKey = tuple[int, str, str, Delivery | None]  # business, source, actor, delivery
 
 
 @dataclass
@@ -75,6 +81,7 @@ class Recorder:
         self.window_s = max(0.0, window_ms) / 1000
         self.dedupe_ttl_s = dedupe_ttl_s
         self._bound: _Bound | None = None
+        self._deliveries = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"Recorder(window_s={self.window_s})"
@@ -105,16 +112,26 @@ class Recorder:
 
     # -- recording ------------------------------------------------------------------------------
 
-    async def accept(self, changes: Sequence[Change], *, source: str, actor: str = "") -> SubmitResult:
-        """Record ``changes`` (all of one business); schedule the timed re-enables of the winners."""
+    async def accept(
+        self, changes: Sequence[Change], *, source: str, actor: str = "", delivery: str = ""
+    ) -> SubmitResult:
+        """Record ``changes`` (all of one business); schedule the timed re-enables of the winners.
+
+        ``delivery`` (a mark key of the business, ``producers.dedupe.delivery_key``; at most
+        :data:`RECORD_CHUNK` changes) records them only if that delivery was not recorded before,
+        and marks it in the same script call: every outcome then says ``delivered`` when it was."""
         if not changes:
             return SubmitResult(accepted=0, superseded=0, outcomes=[])
         businesses = {c.target.business_id for c in changes}
         if len(businesses) != 1:
             raise ValueError("one request records changes of one business")
+        if delivery and len(changes) > RECORD_CHUNK:
+            raise ValueError(f"a delivery mark covers one script call: at most {RECORD_CHUNK} changes")
         state = self._state()
         RECORD_REQUESTS.inc()
-        outcomes = await state.records.submit((businesses.pop(), source, actor), changes)
+        # A delivery rides a call of its own (its key is its own): one mark, one call.
+        marked = (delivery, next(self._deliveries)) if delivery else None
+        outcomes = await state.records.submit((businesses.pop(), source, actor, marked), changes)
         accepted = sum(o.won for o in outcomes)
         duplicate = sum(o.duplicate for o in outcomes)
         due = timers_due(changes, outcomes)
@@ -144,8 +161,9 @@ class Recorder:
                 source=source,
                 actor=actor,
                 received_ms=now,
+                delivery=(delivery[0], self.dedupe_ttl_s) if delivery else None,
             )
-            for (business_id, source, actor), changes in calls
+            for (business_id, source, actor, delivery), changes in calls
         ]
         min_acks = s.redis_min_replicas_ack
         wait = (min_acks, s.redis_ack_timeout_ms) if min_acks else None
@@ -153,11 +171,14 @@ class Recorder:
         RECORD_CALLS.inc(len(calls))
         answers: list[list[RecordOutcome] | BaseException] = []
         to_send: list[int] = []
-        for ((_, source, _), _changes), reply in zip(calls, replies, strict=True):
+        for ((_, source, _, _), changes), reply in zip(calls, replies, strict=True):
             if isinstance(reply, BaseException):
                 answers.append(reply)
                 continue
             got = read_record_reply(reply)
+            if got.delivered:
+                answers.append([RecordOutcome(won=False, version=None, delivered=True) for _ in changes])
+                continue
             outcomes = [
                 RecordOutcome(won=v is not None, version=v, duplicate=same)
                 for v, same in zip(got.versions, got.duplicate, strict=True)

@@ -89,6 +89,7 @@ def record_call(
     source: str,
     actor: str,
     received_ms: int,
+    delivery: tuple[str, int] | None = None,
 ) -> tuple[list[bytes], list[bytes]]:
     """The keys and arguments of one ``record.lua`` call for ``changes``, all of ``business_id``
     (at most :data:`RECORD_CHUNK`). The one place that knows the script's calling convention:
@@ -97,11 +98,15 @@ def record_call(
     # int costs a type check chain and an encode each (most of a one-change request's packing).
     args = [b"%d" % now, b"%d" % business_id, b"%d" % flag_ttl_ms, b"%d" % max(0, history_max)]
     args += [source[:32].encode(), actor[:64].encode(), b"%d" % received_ms]
+    args.append(b"%d" % max(1, delivery[1]) if delivery is not None else b"0")
     for i, c in enumerate(changes):
         expect = (expect_versions[i] if expect_versions is not None else None) or ""
         args += [c.target.key().encode(), b"%d" % c.occurred_at_ms, c.value_json().encode(), c.id.encode()]
         args.append(expect.encode())
-    return list(_record_keys(k.prefix, business_id)), args
+    keys = list(_record_keys(k.prefix, business_id))
+    if delivery is not None:
+        keys.append(delivery[0].encode())
+    return keys, args
 
 
 @lru_cache(maxsize=4096)
@@ -135,9 +140,13 @@ class RecordReply:
     versions: list[str | None]
     duplicate: list[bool]
     send: bool
+    delivered: bool = False
+    """The call's delivery was marked before: nothing was looked at (``versions`` is empty)."""
 
 
 def read_record_reply(reply: Sequence[Any]) -> RecordReply:
+    if len(reply) == 1 and reply[0] == "delivered":  # any other reply has a version per change, then "send"
+        return RecordReply(versions=[], duplicate=[], send=False, delivered=True)
     *versions, send = reply
     return RecordReply(
         versions=[v if v not in ("", "=") else None for v in versions],

@@ -33,6 +33,8 @@ class RecordOutcome:
     """The version the change was recorded at, when it won."""
     duplicate: bool = False
     """Same target, event time and value as the stored change: nothing recorded, nothing to write."""
+    delivered: bool = False
+    """The webhook delivery that carried the change was recorded before: nothing looked at."""
 
 
 @dataclass(frozen=True)

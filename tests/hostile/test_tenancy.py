@@ -140,10 +140,10 @@ class _CountingRedis(redis.Redis):
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         # EVALSHA sha numkeys KEYS... ARGV...: the record script's 9th key is the businesses set; its
-        # 13 keys are followed by 7 header arguments (now, business, flag ttl, history cap, source, actor,
-        # receive time), then 5 per change.
-        if args[0] in ("EVALSHA", "EVAL") and args[2] == 13 and str(args[11]).endswith(":businesses"):
-            self.record_sizes.append((len(args) - 3 - 13 - 7) // 5)
+        # 13 keys are followed by 8 header arguments (now, business, flag ttl, history cap, source, actor,
+        # receive time, delivery mark ttl), then 5 per change. Keys and arguments come as bytes.
+        if args[0] in ("EVALSHA", "EVAL") and args[2] == 13 and bytes(args[11]).endswith(b":businesses"):
+            self.record_sizes.append((len(args) - 3 - 13 - 8) // 5)
         return super().execute_command(*args, **options)
 
 

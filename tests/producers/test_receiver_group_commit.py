@@ -219,7 +219,8 @@ def test_concurrent_webhook_deliveries_are_deduplicated(server: str, ledger: Led
     answers = asyncio.run(send())
     same, rest = answers[:4], answers[4:]
     assert [a.status_code for a in same].count(202) == 1, [a.text for a in same]
-    assert all(a.status_code in (200, 409) for a in same if a.status_code != 202)  # recorded / being recorded
+    # The record itself checks and sets the delivery's mark: a concurrent copy is a duplicate, never "in progress".
+    assert all(a.status_code == 200 and a.json()["duplicate"] is True for a in same if a.status_code != 202)
     assert [a.status_code for a in rest] == [202] * 4
     assert ledger.stats(BUSINESS).get("recorded", 0) >= 5
     again = asyncio.run(_resend(server, payload))
@@ -229,3 +230,39 @@ def test_concurrent_webhook_deliveries_are_deduplicated(server: str, ledger: Led
 async def _resend(url: str, payload: bytes) -> httpx.Response:
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         return await client.post("/webhooks/standard", content=payload, headers=_signed(payload, "msg_same"))
+
+
+def test_a_webhook_delivery_is_marked_in_its_business_slot_by_the_record_itself(
+    server: str, ledger: Ledger, r: redis.Redis, keys: Keys
+) -> None:
+    import json
+
+    now = datetime.now(UTC) - timedelta(seconds=5)
+    payload = json.dumps(body(change(402, False, now, cid="hook-one"))).encode()
+    calls = _calls()
+    first = asyncio.run(_resend(server, payload))
+    assert first.status_code == 202 and first.json()["accepted"] == 1
+    assert _calls() - calls == 1
+    # The mark shares the business's slot (one script sets it with the record); no separate claim.
+    mark = keys.business(BUSINESS, "delivery", "standard", "msg_same")
+    assert 0 < r.ttl(mark) <= make_settings().dedupe_ttl_s
+    assert not r.exists(keys("dedupe", "standard", "msg_same"))
+    again = asyncio.run(_resend(server, payload))
+    assert again.status_code == 200 and again.json() == {"duplicate": True, "accepted": 0}
+    assert ledger.stats(BUSINESS).get("duplicate", 0) == 0  # the copy recorded nothing, not even a duplicate
+
+
+def test_a_webhook_larger_than_one_record_call_is_still_deduplicated(server: str, ledger: Ledger) -> None:
+    import json
+
+    from workers.ledger import RECORD_CHUNK
+
+    now = datetime.now(UTC) - timedelta(seconds=5)
+    large = change(1, False, now, cid="hook-large")
+    large["entity_ids"] = list(range(1, RECORD_CHUNK + 2))
+    payload = json.dumps(body(large)).encode()
+    first = asyncio.run(_resend(server, payload))
+    assert first.status_code == 202 and first.json()["accepted"] == RECORD_CHUNK + 1
+    again = asyncio.run(_resend(server, payload))
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert ledger.stats(BUSINESS).get("recorded", 0) == RECORD_CHUNK + 1

@@ -109,6 +109,38 @@ def test_a_view_of_some_scopes_holds_exactly_their_targets(r: Any, keys: Keys) -
     assert some == {k: v for k, v in whole.items() if k != elsewhere.key()}
 
 
+def test_a_marked_delivery_records_nothing_and_an_unmarked_one_is_recorded_and_marked(r: Any, keys: Keys) -> None:
+    from workers.ledger import read_record_reply, record_call
+    from workers.scripts import script
+
+    mark = keys.business(398, "delivery", "standard", "msg-1")
+
+    def call(change: Change) -> Any:
+        k, a = record_call(
+            keys,
+            398,
+            [change],
+            now=5_000,
+            flag_ttl_ms=1_000,
+            history_max=100,
+            source="standard",
+            actor="t",
+            received_ms=5_000,
+            delivery=(mark, 60),
+        )
+        return read_record_reply(script(r, "record")(keys=k, args=a))
+
+    first = call(_change(1_000, False))
+    assert not first.delivered and first.versions[0] is not None and first.send
+    assert 0 < r.ttl(mark) <= 60
+    history = r.xlen(keys.business(398, "history"))
+    # The same delivery again, even with another value: nothing recorded, no history, no nudge.
+    again = call(_change(2_000, True))
+    assert again.delivered and again.versions == [] and not again.send
+    assert Ledger(r, keys).desired(_target())[0] is False  # type: ignore[index]
+    assert r.xlen(keys.business(398, "history")) == history
+
+
 def test_lease_is_exclusive_and_a_nudge_while_held_means_flush_again(r: Any, keys: Keys) -> None:
     a, b = BusinessLease(r, keys, 398, 5000), BusinessLease(r, keys, 398, 5000)
     assert a.acquire() and not b.acquire()

@@ -4,15 +4,19 @@
 -- dirty flag and, if no flush is scheduled, the scheduled flag.
 -- KEYS: 1 desired, 2 dver, 3 cid, 4 aver, 5 pending(zset), 6 seq, 7 stats, 8 dead, 9 businesses,
 --       10 flush dirty flag, 11 flush scheduled flag, 12 history stream,
---       13 attention index of pending work (zset business -> oldest pending since, ms; see sweeper.py)
+--       13 attention index of pending work (zset business -> oldest pending since, ms; see sweeper.py),
+--       14 (optional) the delivery mark of a webhook delivery (producers/dedupe.py)
 -- ARGV: 1 now_ms, 2 business_id, 3 flag ttl ms, 4 history max entries (0: no history),
---       5 source, 6 actor, 7 received ms, then groups of 5: target, event_ms, value_json,
---       change_id, expect_version|""
+--       5 source, 6 actor, 7 received ms, 8 delivery mark ttl s (read only with KEYS[14]),
+--       then groups of 5: target, event_ms, value_json, change_id, expect_version|""
+-- With a delivery mark: a delivery already marked records nothing and returns {"delivered"};
+-- otherwise its changes are recorded and it is marked, in this one step (no claim to expire).
 -- Every change also appends one history entry (workers/history.py: the field set and its bounds)
 -- with its outcome: recorded, superseded or duplicate.
 -- A change with the stored change's event time and value is a duplicate: no new version, no write.
 -- Returns one version per change (the assigned version if it won, "=" for a duplicate, "" if
 -- superseded), then "send" if the caller must send the flush message, "" otherwise.
+if KEYS[14] and redis.call('EXISTS', KEYS[14]) == 1 then return {'delivered'} end
 local now = tonumber(ARGV[1])
 local out = {}
 local won, lost, same = 0, 0, 0
@@ -24,7 +28,7 @@ local function history(target, value, cid, event_ms, outcome, version)
       'by', ARGV[6], 'cid', cid, 'ev', event_ms, 'rx', ARGV[7], 'out', outcome, 'ver', version)
   end
 end
-for i = 8, #ARGV, 5 do
+for i = 9, #ARGV, 5 do
   local target, event_ms, value, cid, expect = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local current = redis.call('HGET', KEYS[2], target)
   local ok = true
@@ -75,5 +79,6 @@ if won > 0 then
   redis.call('SET', KEYS[10], 1, 'PX', ttl * 4)
   if redis.call('SET', KEYS[11], now, 'NX', 'PX', ttl) then send = 'send' end
 end
+if KEYS[14] then redis.call('SET', KEYS[14], 1, 'EX', tonumber(ARGV[8])) end
 table.insert(out, send)
 return out
