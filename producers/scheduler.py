@@ -35,6 +35,7 @@ from producers.timers import Timer, Timers
 from workers import clock
 from workers.changes import Change
 from workers.deadletters import DeadLetterStore, build_dead_letter
+from workers.key_migration import refuse_legacy_layout
 
 log = structlog.get_logger("producers.scheduler")
 
@@ -176,7 +177,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    timers = Timers(*context(settings))
+    client, keys = context(settings)
+    refuse_legacy_layout(client, keys)
+    timers = Timers(client, keys)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:

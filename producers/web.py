@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from config.logging import configure_logging
 from config.settings import get_settings
 from producers.app import create_app
+from workers.key_migration import refuse_legacy_layout
 
 
 def app_factory() -> FastAPI:
@@ -20,6 +21,8 @@ def app_factory() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings)
+    receiver = app.state.receiver
+    refuse_legacy_layout(receiver.client, receiver.keys)
     # What start-up built (modules, the app, its settings) lives as long as the process: kept out
     # of the collector's view, a full collection only walks what requests left behind. Under load
     # the full collections of that heap were the largest single cost of a request (tens of ms each,

@@ -23,8 +23,9 @@ from config.logging import configure_logging
 from config.redis import connect, is_sentinel_url
 from config.settings import Settings, get_settings
 from workers.deadletters import DeadLetterStore
+from workers.key_migration import refuse_legacy_layout
 from workers.metrics import DEAD_LETTERS
-from workers.middleware import DeadLetters, LogContext, QueueWaitNote, ShutdownSignal
+from workers.middleware import DeadLetters, LayoutCheck, LogContext, QueueWaitNote, ShutdownSignal
 from workers.queue_wait import FLUSH_LANES, QueueWait
 from workers.queues import queue_name
 from workers.runtime import runtime
@@ -41,6 +42,11 @@ def _queue_wait() -> QueueWait:
     return QueueWait(rt.redis, rt.keys)
 
 
+def _check_layout() -> None:
+    rt = runtime()
+    refuse_legacy_layout(rt.redis, rt.keys)
+
+
 def _configure_logging() -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
@@ -53,6 +59,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     # so that its context stays bound until every other hook has logged.
     middleware: list[dramatiq.Middleware] = [
         LogContext(configure=_configure_logging),
+        LayoutCheck(_check_layout),
         DeadLetters(store=_dead_letter_store, counter=DEAD_LETTERS),
         AgeLimit(),
         TimeLimit(time_limit=120_000),

@@ -40,6 +40,33 @@ COPY_NAMES = frozenset({"reconcile:interval"})
 GROUPS = ("dlq", "timers", "map")
 
 
+class LegacyLayout(RuntimeError):
+    """Redis holds keys of the layout before Redis Cluster support: menusync would not see them."""
+
+
+def legacy_keys_present(client: Any, keys: Keys) -> list[str]:
+    """The one-per-deployment keys of the legacy layout that exist (``<prefix>:seq``,
+    ``<prefix>:businesses``, ...): any deployment that recorded a change has them. A handful of
+    EXISTS, cheap enough for every process start."""
+    names = [f"{keys.prefix}:{name}" for name in sorted(SPLIT_NAMES)]
+    pipe = client.pipeline(transaction=False)  # independent reads, one per key (slot)
+    for name in names:
+        pipe.exists(name)
+    return [name for name, found in zip(names, pipe.execute(), strict=True) if found]
+
+
+def refuse_legacy_layout(client: Any, keys: Keys) -> None:
+    """Raise :class:`LegacyLayout` when legacy keys are present: started on them, menusync would
+    see an empty ledger and the changes waiting there would never reach klikit."""
+    found = legacy_keys_present(client, keys)
+    if found:
+        raise LegacyLayout(
+            f"Redis holds keys of menusync's layout from before Redis Cluster support ({', '.join(found)}): "
+            "this version would not see the changes they hold. Stop every menusync process, run "
+            "`menusync migrate-keys` (a dry run), then `menusync migrate-keys --apply`."
+        )
+
+
 @dataclass(frozen=True)
 class Move:
     """Where one legacy key goes: ``rename`` to ``target``, ``split`` by shard, ``copy`` to every shard."""

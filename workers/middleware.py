@@ -6,6 +6,8 @@
   age limit) and records it in the dead-letter store, so no message vanishes silently.
 - :class:`ShutdownSignal` tells running flushes that the worker is stopping, so that they
   hand over (lease released at once) instead of working through their whole backlog.
+- :class:`LayoutCheck` keeps a worker from booting on keys of the legacy layout (it would not
+  see the changes they hold; ``menusync migrate-keys`` moves them).
 - :class:`QueueWaitNote` notes how late each flush message starts (``workers.queue_wait``), so the
   sweeper tells a flush message waiting behind a long queue from a lost one.
 """
@@ -17,13 +19,16 @@ from collections.abc import Callable
 from typing import Any
 
 import dramatiq
+import redis
 import structlog
 from dramatiq.common import q_name
+from dramatiq.middleware import MiddlewareError
 from prometheus_client import Counter
 
 from config.logging import scrub
 from workers.clock import now_ms
 from workers.deadletters import DeadLetterStore, build_dead_letter
+from workers.key_migration import LegacyLayout
 from workers.queue_wait import QueueWait, message_wait_ms
 
 log = structlog.get_logger("menusync.middleware")
@@ -47,6 +52,28 @@ class LogContext(dramatiq.Middleware):
         structlog.contextvars.clear_contextvars()
 
     after_skip_message = after_process_message  # type: ignore[assignment]
+
+
+class StateUnusable(MiddlewareError):
+    """The worker must not boot on this Redis (Dramatiq lets only a MiddlewareError stop a boot)."""
+
+
+class LayoutCheck(dramatiq.Middleware):
+    """``check`` raises :class:`~workers.key_migration.LegacyLayout` when Redis holds keys of the
+    legacy layout: the worker then refuses to boot, before it takes a message, with the reason.
+    A Redis that does not answer yet is not a reason: the boot goes on (the consumer reconnects)."""
+
+    def __init__(self, check: Callable[[], None]) -> None:
+        self.check = check
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        try:
+            self.check()
+        except LegacyLayout as exc:
+            log.critical("worker refuses to boot", reason=str(exc))
+            raise StateUnusable(str(exc)) from exc
+        except (redis.RedisError, OSError):
+            log.warning("key layout not checked: redis does not answer", exc_info=True)
 
 
 class ShutdownSignal(dramatiq.Middleware):

@@ -7,7 +7,7 @@ from typing import Any
 
 from config.redis import Keys
 from workers.changes import Change, Store, Target
-from workers.key_migration import migrate_keys, plan_key
+from workers.key_migration import LegacyLayout, migrate_keys, plan_key, refuse_legacy_layout
 from workers.ledger import Ledger
 
 STORE = Store(brand_id=1, branch_id=1)
@@ -48,3 +48,32 @@ def test_a_legacy_ledger_migrates_and_keeps_its_versions_and_pending_work(r: Any
     # A change at the same event time still orders after the migrated version (the counter carried on).
     change = Change(id="c-new", target=target, value=True, occurred_at_ms=2_000)
     assert ledger.record([change]) == ["000000000002000.000000000042"]
+
+
+def test_a_process_refuses_to_start_on_legacy_keys_until_they_are_migrated(r: Any, keys: Keys, redis_url: str) -> None:
+    import dramatiq
+    import pytest
+    from dramatiq.brokers.redis import RedisBroker
+
+    from workers.middleware import LayoutCheck, StateUnusable
+
+    p = keys.prefix
+    refuse_legacy_layout(r, keys)  # a fresh deployment starts
+    r.set(f"{p}:seq", 41)
+    r.sadd(f"{p}:businesses", 398)
+    with pytest.raises(LegacyLayout, match="migrate-keys") as refused:
+        refuse_legacy_layout(r, keys)
+    assert f"{p}:seq" in str(refused.value) and f"{p}:businesses" in str(refused.value)
+    # A worker checks before it takes a message: it does not boot.
+    broker = RedisBroker(
+        url=redis_url, namespace=f"{p}-dramatiq", middleware=[LayoutCheck(lambda: refuse_legacy_layout(r, keys))]
+    )
+    worker = dramatiq.Worker(broker, worker_threads=1)
+    try:
+        with pytest.raises(StateUnusable, match="migrate-keys"):
+            worker.start()
+    finally:
+        worker.stop()
+        broker.close()
+    migrate_keys(r, keys, apply=True)
+    refuse_legacy_layout(r, keys)
