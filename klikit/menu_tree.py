@@ -9,6 +9,12 @@ than once (a category linked into two sections) keeps its first reading.
 :func:`parse_menu` turns that tree into a :class:`MenuSnapshot`: per (level, entity id)
 the entity's ``enabled`` flag, ``visibilities`` map and (sections only) ``available_times``,
 in the same canonical shapes the ledger stores, so the two compare with ``==``.
+
+:func:`decode_menu_answer` reads a whole ``getMenu`` answer (the envelope's bytes) straight into a
+snapshot: a store's menu is a few hundred kB, and decoding only the fields read (ids, flags,
+visibility maps, times and the child lists) skips the titles, prices and images that are most of
+it. It answers ``None`` for any answer not of the usual shape, and the caller then decodes it the
+general way and walks it with :func:`parse_menu`: both give the same snapshot.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 #: Child list per level, in the order the tree nests them.
 _CHILDREN: dict[str, tuple[str, ...]] = {
@@ -131,3 +139,72 @@ def parse_menu(data: Any) -> MenuSnapshot:
     out: dict[tuple[str, int], EntityValues] = {}
     _walk("section", sections, out)
     return MenuSnapshot(out)
+
+
+class _Node(msgspec.Struct):
+    """One entity of the tree, any level: the fields read, the child lists; the rest is skipped."""
+
+    id: Any = None
+    enabled: Any = None
+    visibilities: Any = None
+    availableTimes: Any = None
+    categories: list[_Node] | None = None
+    linkedCategories: list[_Node] | None = None
+    items: list[_Node] | None = None
+    modifierGroups: list[_Node] | None = None
+    modifiers: list[_Node] | None = None
+
+
+class _Menu(msgspec.Struct):
+    sections: list[_Node] | None = None
+
+
+class _Data(msgspec.Struct):
+    menu: _Menu | None = None
+
+
+class _Answer(msgspec.Struct):
+    data: _Data | None = None
+    request_id: Any = None
+
+
+_ANSWER = msgspec.json.Decoder(_Answer)
+
+
+def decode_menu_answer(content: bytes) -> tuple[MenuSnapshot, str | None] | None:
+    """A ``getMenu`` answer's snapshot and ``request_id`` (``None`` unless a string), or ``None``
+    when the answer is not of the usual shape (not JSON, a child list holding a non-object, no
+    ``menu.sections`` list): then :func:`parse_menu` on the generally decoded ``data`` decides."""
+    try:
+        answer = _ANSWER.decode(content)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if answer.data is None or answer.data.menu is None or answer.data.menu.sections is None:
+        return None
+    out: dict[tuple[str, int], EntityValues] = {}
+    _walk_nodes("section", answer.data.menu.sections, out)
+    request_id = answer.request_id if isinstance(answer.request_id, str) and answer.request_id else None
+    return MenuSnapshot(out), request_id
+
+
+def _walk_nodes(level: str, nodes: list[_Node], out: dict[tuple[str, int], EntityValues]) -> None:
+    """:func:`_walk` over decoded nodes: the same rules, the same snapshot."""
+    child_level = _CHILD_LEVEL.get(level)
+    for node in nodes:
+        entity_id = node.id
+        if isinstance(entity_id, bool) or not isinstance(entity_id, int):
+            continue
+        key = (level, entity_id)
+        if key not in out:
+            enabled = node.enabled
+            out[key] = EntityValues(
+                enabled=enabled if isinstance(enabled, bool) else None,
+                visibilities=canonical_visibilities(node.visibilities),
+                available_times=canonical_available_times(node.availableTimes) if level == "section" else None,
+            )
+        if child_level is None:
+            continue
+        for name in _CHILDREN[level]:
+            children = getattr(node, name)
+            if children is not None:
+                _walk_nodes(child_level, children, out)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from klikit.client import KlikitClient
-from klikit.menu_tree import MenuSnapshot, parse_menu
+from klikit.menu_tree import MenuSnapshot
 from workers.budget import RateBudget
 from workers.changes import Store
 from workers.clock import now_ms
@@ -49,9 +49,8 @@ class MenuReader:
             if hit is not None and now_ms() - hit[0] <= self.cache_ttl_ms:
                 return hit[1]
         self._take_budget()
-        response = self.client.get_menu() if store is None else self.client.get_menu(store.brand_id, store.branch_id)
+        snapshot = self.client.read_menu() if store is None else self.client.read_menu(store.brand_id, store.branch_id)
         KLIKIT_READS.labels(purpose=self.purpose).inc()
-        snapshot = parse_menu(response.data)
         with self._lock:
             self._cache[scope] = (now_ms(), snapshot)
         return snapshot

@@ -391,3 +391,19 @@ def test_clients_of_many_businesses_share_one_verifying_tls_context() -> None:
             contexts.append(client._http._transport._pool._ssl_context)  # type: ignore[attr-defined]
     assert all(c is tls_context() for c in contexts)
     assert tls_context().verify_mode == ssl.CERT_REQUIRED and tls_context().check_hostname
+
+
+@respx.mock
+def test_a_menu_answer_of_another_shape_is_walked_or_refused_by_the_general_decoding(make_client: MakeClient) -> None:
+    from klikit.menu_tree import EntityValues, MenuShapeError
+
+    route = respx.get(f"{BASE}/v1/partner/menus")
+    client = make_client(BASE)
+    # A stray value in a child list: the typed decoding leaves it to the walk, which skips it.
+    route.mock(return_value=ok({"menu": {"sections": [{"id": 7, "enabled": False, "categories": [None, {"id": 8}]}]}}))
+    snapshot = client.read_menu(5297, 1293)
+    assert snapshot.values("section", 7) == EntityValues(enabled=False)
+    assert snapshot.values("category", 8) == EntityValues()
+    route.mock(return_value=ok({"menu": {}}))
+    with pytest.raises(MenuShapeError):
+        client.read_menu(5297, 1293)

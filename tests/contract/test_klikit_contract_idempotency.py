@@ -129,3 +129,13 @@ def test_sync_accepts_a_schedule_that_does_not_overlap_the_kept_one(client: Klik
     for key, times in (("sync-m", morning), ("sync-a", afternoon)):
         request = SyncRequest(stores=[STORE], sections={SECTION: SyncSection(sequence=1, available_times=times)})
         client.sync_menu_to_stores(request, idempotency_key=key)
+
+
+def test_a_menu_read_into_a_snapshot_is_the_walk_of_the_menu_answer(client: KlikitClient) -> None:
+    from klikit.menu_tree import parse_menu
+
+    client.publish_menu(PublishRequest(stores=[STORE], provider_ids=[1]), idempotency_key="pub-read")
+    for ids in ((5297, 1293), (None, None)):  # store mode (the published snapshot), business mode
+        snapshot = client.read_menu(*ids)
+        assert len(snapshot) > 0
+        assert snapshot == parse_menu(client.get_menu(*ids).data)

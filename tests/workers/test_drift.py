@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from klikit.menu_tree import EntityValues, MenuSnapshot, parse_menu
+from klikit.menu_tree import EntityValues, MenuSnapshot, decode_menu_answer, parse_menu
 from workers.drift import ABSENT, DRIFT, STORE_OVERRIDE, find_drift
 from workers.ledger import TargetState
 
@@ -133,3 +134,72 @@ def test_a_channel_target_reads_its_one_channel_and_absent_means_hidden() -> Non
     kinds = {f.target: (f.kind, f.published) for f in report.findings}
     assert kinds == {hide_6: (DRIFT, {S1: True}), show_9: (DRIFT, {S1: False})}  # 9 is absent: hidden
     assert report.matched == [show_1]
+
+
+_ODD = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=3))
+_VISIBILITIES = st.one_of(_ODD, st.dictionaries(st.sampled_from(["1", "6", "06", "x", "-1"]), _ODD, max_size=3))
+_TIMES = st.one_of(
+    _ODD,
+    st.dictionaries(
+        st.sampled_from(["0", "3", "9"]),
+        st.one_of(
+            _ODD,
+            st.fixed_dictionaries(
+                {
+                    "disabled": _ODD,
+                    "slots": st.lists(
+                        st.one_of(_ODD, st.fixed_dictionaries({"startTime": _ODD, "endTime": _ODD})), max_size=2
+                    ),
+                }
+            ),
+        ),
+        max_size=2,
+    ),
+)
+_ID = st.one_of(st.integers(1, 6), st.booleans(), st.none(), st.text(max_size=1))
+
+
+def _entity(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    fields = {"id": _ID, "enabled": _ODD, "visibilities": _VISIBILITIES, "availableTimes": _TIMES, "title": _ODD}
+    kids = {name: children for name in ("categories", "linkedCategories", "items", "modifierGroups", "modifiers")}
+    return st.fixed_dictionaries({}, optional={**fields, **kids})
+
+
+_TREE = st.recursive(_entity(st.just([])), lambda inner: _entity(st.lists(inner, max_size=3)), max_leaves=12)
+#: Child lists that may hold a stray value (only the walk takes those).
+_MESSY_TREE = st.recursive(
+    _entity(st.just([])), lambda inner: _entity(st.lists(st.one_of(inner, _ODD), max_size=3)), max_leaves=12
+)
+
+
+def _answer(sections: Any) -> bytes:
+    return json.dumps({"request_id": "req-1", "data": {"menu": {"sections": sections}}}).encode()
+
+
+@given(st.lists(_TREE, max_size=4))
+def test_the_typed_menu_decoding_reads_what_the_walk_reads(sections: list[Any]) -> None:
+    content = _answer(sections)
+    fast = decode_menu_answer(content)
+    assert fast is not None
+    assert fast == (parse_menu(json.loads(content)["data"]), "req-1")
+
+
+@given(st.one_of(st.lists(st.one_of(_MESSY_TREE, _ODD), max_size=3), _ODD))
+def test_an_answer_the_typed_decoding_takes_is_read_as_the_walk_reads_it(sections: Any) -> None:
+    content = _answer(sections)
+    fast = decode_menu_answer(content)
+    if fast is not None:  # else the client decodes it the general way and walks it
+        assert fast[0] == parse_menu(json.loads(content)["data"])
+
+
+def test_a_menu_of_the_usual_shape_is_decoded_typed() -> None:
+    group = {"id": 8001, "enabled": True, "visibilities": {"1": True}, "modifiers": [{"id": 9001, "enabled": False}]}
+    item = {"id": 101, "enabled": True, "title": {"en": "x"}, "prices": {}, "modifierGroups": [group, group]}
+    times = {"1": {"disabled": False, "slots": [{"startTime": 1100, "endTime": 1500}]}}
+    section = {"id": 6826, "enabled": True, "availableTimes": times, "categories": [{"id": 201, "items": [item]}]}
+    data = {"menu": {"branchInfo": {"brandID": 1}, "sections": [section]}}
+    fast = decode_menu_answer(json.dumps({"data": data}).encode())
+    assert fast is not None and fast[1] is None
+    assert fast[0] == parse_menu(data) and len(fast[0]) == 5
+    assert decode_menu_answer(b'{"data": {"menu": {"sections": [1]}}}') is None  # a non-object child: the walk decides
+    assert decode_menu_answer(b"not json") is None
