@@ -35,43 +35,19 @@ def _sha(name: str) -> str:
     return hashlib.sha1(_source(name).encode()).hexdigest()
 
 
-def _hash_tag(key: Any) -> Any:
-    """The part of ``key`` Redis Cluster hashes when it has one (``{...}``, non-empty), else ``None``."""
-    opening = b"{" if isinstance(key, bytes) else "{"
-    start = key.find(opening)
-    if start < 0:
-        return None
-    end = key.find(b"}" if isinstance(key, bytes) else "}", start + 1)
-    return key[start + 1 : end] if end > start + 1 else None
-
-
-def _one_tag(keys: Sequence[Any]) -> bool:
-    """Every key carries the same hash tag: one slot, without a CRC. A list with a key of its own
-    each call (a webhook's delivery mark) would otherwise miss :func:`_slot_count`'s cache every time."""
-    first = _hash_tag(keys[0])
-    if first is None:
-        return False
-    if isinstance(first, bytes):
-        first = first.decode(errors="replace")
-    for key in keys[1:]:
-        tag = _hash_tag(key)
-        if tag is None or (tag.decode(errors="replace") if isinstance(tag, bytes) else tag) != first:
-            return False
-    return True
-
-
-@lru_cache(maxsize=8192)
-def _slot_count(keys: tuple[Any, ...]) -> int:
-    return len({key_slot(k.encode() if isinstance(k, str) else k) for k in keys})
+@lru_cache(maxsize=65_536)
+def _slot(key: Any) -> int:
+    return int(key_slot(key.encode() if isinstance(key, str) else key))
 
 
 def check_one_slot(name: str, keys: Sequence[Any]) -> None:
     """Raise :class:`CrossSlotError` when ``keys`` hash to more than one cluster slot.
 
-    The answer for a key list is remembered (a business's script calls repeat the same keys), so
-    that the check costs a lookup, not a CRC per key, on the receiver's hot path."""
-    if len(keys) > 1 and not _one_tag(keys) and _slot_count(tuple(keys)) > 1:
-        slots = {key_slot(k.encode() if isinstance(k, str) else k) for k in keys}
+    The slot of each key is remembered (a business's script calls repeat the same keys; a key of
+    its own per call, a webhook's delivery mark, costs one CRC), so that the check costs lookups,
+    not a CRC per key, on the receiver's hot path."""
+    if len(keys) > 1 and len({_slot(k) for k in keys}) > 1:
+        slots = {_slot(k) for k in keys}
         shown = ", ".join(str(k) for k in list(keys)[:4])
         raise CrossSlotError(f"script {name} touches {len(slots)} cluster slots (keys {shown}, ...)")
 
