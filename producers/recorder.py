@@ -33,10 +33,12 @@ loop: a Recorder used from another loop (a test client's) opens a client for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import redis
 import redis.asyncio
 from starlette.concurrency import run_in_threadpool
 
@@ -49,6 +51,7 @@ from workers.changes import Change
 from workers.clock import now_ms
 from workers.ledger import RECORD_CHUNK, read_record_reply, record_call
 from workers.metrics import CHANGES_RECORDED, CHANGES_SUPERSEDED
+from workers.queue_wait import QueueWait, RecentWait, flag_ttl_ms
 from workers.runtime import runtime
 from workers.scripts import run_async
 from workers.submit import RecordOutcome, ReplicasBehind, SubmitResult
@@ -82,6 +85,7 @@ class Recorder:
         self.dedupe_ttl_s = dedupe_ttl_s
         self._bound: _Bound | None = None
         self._deliveries = itertools.count(1)
+        self._wait = RecentWait()
 
     def __repr__(self) -> str:
         return f"Recorder(window_s={self.window_s})"
@@ -150,13 +154,18 @@ class Recorder:
         rt = runtime()
         s, keys = rt.settings, rt.keys
         now = now_ms()
+        client = self._state().client
+        if self._wait.due(now):  # at most once a second: one more round trip for this window
+            with contextlib.suppress(redis.RedisError, OSError):  # the record's own call fails on it
+                self._wait.store(await QueueWait(client, keys).current_ms_async(), now)
+        flag_ttl = flag_ttl_ms(s.lease_ttl_ms, self._wait.value_ms)
         built = [
             record_call(
                 keys,
                 business_id,
                 changes,
                 now=now,
-                flag_ttl_ms=s.lease_ttl_ms,
+                flag_ttl_ms=flag_ttl,
                 history_max=s.history_max_per_business,
                 source=source,
                 actor=actor,
@@ -167,7 +176,7 @@ class Recorder:
         ]
         min_acks = s.redis_min_replicas_ack
         wait = (min_acks, s.redis_ack_timeout_ms) if min_acks else None
-        replies, acked = await run_async(self._state().client, "record", built, wait=wait)
+        replies, acked = await run_async(client, "record", built, wait=wait)
         RECORD_CALLS.inc(len(calls))
         answers: list[list[RecordOutcome] | BaseException] = []
         to_send: list[int] = []

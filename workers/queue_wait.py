@@ -7,11 +7,20 @@ message starts, how long past its due time that was (:func:`message_wait_ms`), p
 that lives :data:`WAIT_TTL_MS` (so the measure falls back to nothing once flushes stop starting
 late); the sweeper trusts a flag that much longer (:meth:`QueueWait.current_ms`, capped at
 :data:`WAIT_MAX_MS`, so that a lost message under a long queue is still re-sent within minutes).
+
+The intake sets a new flag for as long (:func:`flag_ttl_ms`, the wait read at most once a second
+per process: :class:`RecentWait`): a flag that expired while its message still waited made the
+next change of the business send another message, and under a long queue about every other
+change did, lengthening the queue it waited in.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from typing import Any
+
+import redis
 
 from config.redis import Keys
 
@@ -21,6 +30,46 @@ WAIT_TTL_MS = 30_000
 WAIT_MAX_MS = 300_000
 #: The lanes whose wait is noted (``workers.queues.LANES``): the flush lanes a flag's message is on.
 FLUSH_LANES = ("flush", "flush-backlog")
+
+
+#: How long a process reuses the wait it read (:class:`RecentWait`).
+READ_EVERY_MS = 1_000
+
+
+def flag_ttl_ms(lease_ttl_ms: int, wait_ms: int) -> int:
+    """How long a new ``flush:scheduled`` flag lives: the lease TTL plus the wait a message sent
+    now is expected to have (never negative, capped at :data:`WAIT_MAX_MS`)."""
+    return lease_ttl_ms + min(max(0, wait_ms), WAIT_MAX_MS)
+
+
+def longest_wait_ms(values: Sequence[Any]) -> int:
+    """The longest of the lanes' noted waits (replies of GET, ``None`` when none), capped."""
+    return min(max((int(v) for v in values if v is not None), default=0), WAIT_MAX_MS)
+
+
+class RecentWait:
+    """The flush queue's wait as one process last read it, read again once it is
+    :data:`READ_EVERY_MS` old (thread-safe; an answer may be up to that old)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value_ms = 0
+        self._read_at_ms: int | None = None
+
+    def due(self, now_ms: int) -> bool:
+        """Whether the value is too old to answer (or was never read)."""
+        with self._lock:
+            return self._read_at_ms is None or now_ms - self._read_at_ms >= READ_EVERY_MS
+
+    def store(self, wait_ms: int, now_ms: int) -> int:
+        with self._lock:
+            self._value_ms, self._read_at_ms = wait_ms, now_ms
+            return wait_ms
+
+    @property
+    def value_ms(self) -> int:
+        with self._lock:
+            return self._value_ms
 
 
 def message_wait_ms(options: dict[str, Any], message_timestamp_ms: int, now_ms: int) -> int:
@@ -53,5 +102,21 @@ class QueueWait:
         pipe = self.r.pipeline(transaction=False)
         for lane in FLUSH_LANES:
             pipe.get(self.key(lane))
-        waits = [int(v) for v in pipe.execute() if v is not None]
-        return min(max(waits, default=0), WAIT_MAX_MS)
+        return longest_wait_ms(pipe.execute())
+
+    async def current_ms_async(self) -> int:
+        """:meth:`current_ms` on an asyncio client."""
+        pipe = self.r.pipeline(transaction=False)
+        for lane in FLUSH_LANES:
+            pipe.get(self.key(lane))
+        return longest_wait_ms(await pipe.execute())
+
+    def recent_ms(self, recent: RecentWait, now_ms: int) -> int:
+        """:meth:`current_ms`, read at most once per :data:`READ_EVERY_MS` into ``recent``; a Redis
+        that does not answer leaves the last value (the caller's own call will fail on it)."""
+        if not recent.due(now_ms):
+            return recent.value_ms
+        try:
+            return recent.store(self.current_ms(), now_ms)
+        except (redis.RedisError, OSError):
+            return recent.value_ms

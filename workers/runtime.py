@@ -23,10 +23,12 @@ from config.settings import Settings, get_settings
 from klikit.client import KlikitClient
 from workers.budget import RateBudget
 from workers.changes import Store
+from workers.clock import now_ms
 from workers.deadletters import DeadLetterStore, FailureLog
 from workers.errors import FlushDeferred
 from workers.ledger import Ledger
 from workers.providers import KnownProviders, ProviderDirectory, fallback_providers
+from workers.queue_wait import QueueWait, RecentWait, flag_ttl_ms
 
 STORES_CACHE_TTL_S = 600
 #: How often a credential lookup looks whether the credentials file changed (a few stats).
@@ -75,6 +77,16 @@ class Runtime:
     @cached_property
     def ledger(self) -> Ledger:
         return Ledger(self.redis, self.keys)
+
+    @cached_property
+    def recent_wait(self) -> RecentWait:
+        """The flush queue's wait as this process last read it (``workers.queue_wait``)."""
+        return RecentWait()
+
+    def flush_flag_ttl_ms(self) -> int:
+        """How long a ``flush:scheduled`` flag set now lives: the lease TTL plus the queue's wait."""
+        wait = QueueWait(self.redis, self.keys).recent_ms(self.recent_wait, now_ms())
+        return flag_ttl_ms(self.settings.lease_ttl_ms, wait)
 
     @cached_property
     def dead_letters(self) -> DeadLetterStore:

@@ -77,7 +77,7 @@ def submit_changes(
         versions = ledger.record(
             changes,
             expect_versions,
-            flag_ttl_ms=rt.settings.lease_ttl_ms,
+            flag_ttl_ms=rt.flush_flag_ttl_ms(),
             flush_to_send=to_send,
             duplicates=same,
             source=source,

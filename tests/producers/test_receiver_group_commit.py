@@ -266,3 +266,15 @@ def test_a_webhook_larger_than_one_record_call_is_still_deduplicated(server: str
     again = asyncio.run(_resend(server, payload))
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert ledger.stats(BUSINESS).get("recorded", 0) == RECORD_CHUNK + 1
+
+
+def test_a_change_received_while_flushes_start_late_sets_a_flag_that_outlives_the_wait(
+    server: str, r: redis.Redis, keys: Keys
+) -> None:
+    from workers.queue_wait import QueueWait
+
+    QueueWait(r, keys).note("flush", 45_000)
+    now = datetime.now(UTC) - timedelta(seconds=5)
+    (answer,) = asyncio.run(_post_all(server, [body(change(403, False, now, cid="late-hook"))]))
+    assert answer.status_code == 202
+    assert r.pttl(keys.flush_scheduled(BUSINESS)) > make_settings().lease_ttl_ms + 40_000

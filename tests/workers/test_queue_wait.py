@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.queue_wait import WAIT_MAX_MS, QueueWait, message_wait_ms
+from config.redis import Keys
+from workers.queue_wait import READ_EVERY_MS, WAIT_MAX_MS, QueueWait, RecentWait, flag_ttl_ms, message_wait_ms
 
 
 @given(sent=st.integers(0, 10**12), delay=st.integers(0, 10**6), late=st.integers(-(10**6), 10**6))
@@ -40,3 +41,35 @@ def test_a_worker_notes_how_late_each_flush_message_started(r: Any) -> None:
     waits.note("flush-backlog", WAIT_MAX_MS * 3)
     assert waits.current_ms() == WAIT_MAX_MS
     r.delete(waits.key("flush"), waits.key("flush-backlog"))
+
+
+@given(lease=st.integers(1, 10**6), wait=st.integers(-(10**6), 10**9))
+def test_a_new_flag_lives_the_lease_ttl_plus_the_expected_wait_never_past_the_cap(lease: int, wait: int) -> None:
+    ttl = flag_ttl_ms(lease, wait)
+    assert lease <= ttl <= lease + WAIT_MAX_MS
+    assert ttl == lease + max(0, min(wait, WAIT_MAX_MS))
+
+
+def test_a_process_reads_the_wait_at_most_once_a_second(r: Any, keys: Keys) -> None:
+    waits = QueueWait(r, keys)
+    recent = RecentWait()
+    waits.note("flush", 30_000)
+    assert waits.recent_ms(recent, now_ms=1_000_000) == 30_000
+    r.delete(waits.key("flush"))
+    assert waits.recent_ms(recent, now_ms=1_000_000 + READ_EVERY_MS - 1) == 30_000  # not read again yet
+    assert waits.recent_ms(recent, now_ms=1_000_000 + READ_EVERY_MS) == 0
+
+
+def test_a_change_recorded_while_flushes_start_late_sets_a_flag_that_outlives_the_wait(r: Any) -> None:
+    """Under a queue longer than the lease TTL, a flag set for the lease TTL alone expired while its
+    message waited, and the business's next change sent another one."""
+    from workers.changes import Change, Store, Target
+    from workers.runtime import runtime
+    from workers.submit import submit_changes
+
+    rt = runtime()
+    QueueWait(rt.redis, rt.keys).note("flush-backlog", 45_000)
+    rt.recent_wait.store(0, 0)  # read again now
+    target = Target(business_id=398, store=Store(brand_id=1, branch_id=1), level="item", entity_id=7, field="enabled")
+    submit_changes([Change(id="late-1", target=target, value=False, occurred_at_ms=1_000)])
+    assert r.pttl(rt.keys.flush_scheduled(398)) > rt.settings.lease_ttl_ms + 40_000
