@@ -159,6 +159,7 @@ class Recorder:
             with contextlib.suppress(redis.RedisError, OSError):  # the record's own call fails on it
                 self._wait.store(await QueueWait(client, keys).current_ms_async(), now)
         flag_ttl = flag_ttl_ms(s.lease_ttl_ms, self._wait.value_ms)
+        hold = rt.attention_hold_ms(self._wait.value_ms)
         built = [
             record_call(
                 keys,
@@ -171,6 +172,7 @@ class Recorder:
                 actor=actor,
                 received_ms=now,
                 delivery=(delivery[0], self.dedupe_ttl_s) if delivery else None,
+                attention_hold_ms=hold,
             )
             for (business_id, source, actor, delivery), changes in calls
         ]

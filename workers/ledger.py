@@ -90,15 +90,19 @@ def record_call(
     actor: str,
     received_ms: int,
     delivery: tuple[str, int] | None = None,
+    attention_hold_ms: int = 0,
 ) -> tuple[list[bytes], list[bytes]]:
     """The keys and arguments of one ``record.lua`` call for ``changes``, all of ``business_id``
     (at most :data:`RECORD_CHUNK`). The one place that knows the script's calling convention:
-    :meth:`Ledger.record` and the receiver's group commit (``producers.recorder``) both call it."""
+    :meth:`Ledger.record` and the receiver's group commit (``producers.recorder``) both call it.
+    ``attention_hold_ms`` holds a business that becomes pending back in the sweeper's index while
+    its flush flag is trusted (``workers.sweep_decision.attention_hold_ms``; 0: filed at once)."""
     # Every argument as bytes: redis-py then passes each one through as it is, where a str or an
     # int costs a type check chain and an encode each (most of a one-change request's packing).
     args = [b"%d" % now, b"%d" % business_id, b"%d" % flag_ttl_ms, b"%d" % max(0, history_max)]
     args += [source[:32].encode(), actor[:64].encode(), b"%d" % received_ms]
     args.append(b"%d" % max(1, delivery[1]) if delivery is not None else b"0")
+    args.append(b"%d" % attention_hold_ms)
     for i, c in enumerate(changes):
         expect = (expect_versions[i] if expect_versions is not None else None) or ""
         args += [c.target.key().encode(), b"%d" % c.occurred_at_ms, c.value_json().encode(), c.id.encode()]
@@ -182,6 +186,7 @@ class Ledger:
         expect_versions: Sequence[str | None] | None = None,
         *,
         flag_ttl_ms: int = 60_000,
+        attention_hold_ms: int = 0,
         flush_to_send: set[int] | None = None,
         duplicates: set[int] | None = None,
         source: str = "",
@@ -200,6 +205,7 @@ class Ledger:
         With ``history_max`` > 0 the same script appends one history entry per change (outcome
         recorded, superseded or duplicate) naming ``source`` and ``actor`` and the receive time
         ``received_ms`` (default now) to the business's stream capped near ``history_max``.
+        ``attention_hold_ms``: see :func:`record_call`.
         """
         if expect_versions is not None and len(expect_versions) != len(changes):
             raise ValueError("expect_versions must match changes one to one")
@@ -230,6 +236,7 @@ class Ledger:
                 source=source,
                 actor=actor,
                 received_ms=received,
+                attention_hold_ms=attention_hold_ms,
             )
             reply = read_record_reply(record(keys=keys, args=args))
             for i, version, same in zip(indexes, reply.versions, reply.duplicate, strict=True):

@@ -29,6 +29,7 @@ from workers.errors import FlushDeferred
 from workers.ledger import Ledger
 from workers.providers import KnownProviders, ProviderDirectory, fallback_providers
 from workers.queue_wait import QueueWait, RecentWait, flag_ttl_ms
+from workers.sweep_decision import attention_hold_ms
 
 STORES_CACHE_TTL_S = 600
 #: How often a credential lookup looks whether the credentials file changed (a few stats).
@@ -85,8 +86,20 @@ class Runtime:
 
     def flush_flag_ttl_ms(self) -> int:
         """How long a ``flush:scheduled`` flag set now lives: the lease TTL plus the queue's wait."""
-        wait = QueueWait(self.redis, self.keys).recent_ms(self.recent_wait, now_ms())
-        return flag_ttl_ms(self.settings.lease_ttl_ms, wait)
+        return flag_ttl_ms(self.settings.lease_ttl_ms, self._recent_wait_ms())
+
+    def attention_hold_ms(self, wait_ms: int | None = None) -> int:
+        """How long past its flush flag a newly pending business waits in the sweeper's index
+        (``workers.sweep_decision.attention_hold_ms``), for the flush queue's wait ``wait_ms``
+        (default: as this process last read it)."""
+        s = self.settings
+        wait = self._recent_wait_ms() if wait_ms is None else wait_ms
+        return attention_hold_ms(
+            stale_ms=int(s.sweep_stale_after_s * 1000), flush_window_ms=s.flush_window_ms, wait_ms=wait
+        )
+
+    def _recent_wait_ms(self) -> int:
+        return QueueWait(self.redis, self.keys).recent_ms(self.recent_wait, now_ms())
 
     @cached_property
     def dead_letters(self) -> DeadLetterStore:

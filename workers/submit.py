@@ -78,6 +78,7 @@ def submit_changes(
             changes,
             expect_versions,
             flag_ttl_ms=rt.flush_flag_ttl_ms(),
+            attention_hold_ms=rt.attention_hold_ms(),
             flush_to_send=to_send,
             duplicates=same,
             source=source,

@@ -16,6 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from workers.queue_wait import WAIT_MAX_MS
+
+#: How long past its due time a scheduled flush message may be missing before the sweeper sends another.
+SCHEDULED_GRACE_MS = 3_000
+
 
 class FlushStep(Enum):
     """The sweeper's flush step for one business."""
@@ -110,10 +115,25 @@ def _flush_step(look: BusinessLook, now: int, limits: SweepLimits) -> tuple[Flus
         # The watcher's flush runs at expiry + slack; only if that flush is lost is there more to do.
         return FlushStep.WATCH, now + look.lease_ms + limits.watch_slack_ms + limits.scheduled_grace_ms
     if look.scheduled_ms is not None:
-        trusted_until = look.scheduled_ms + limits.flush_window_ms + limits.scheduled_grace_ms
+        trusted_until = flag_trusted_until_ms(look.scheduled_ms, limits.flush_window_ms, limits.scheduled_grace_ms)
         if now <= trusted_until:
             return FlushStep.SCHEDULED, trusted_until + 1
     if look.renudged_ms:
         # Its flag is overdue, but the sweeper's own message is not: a queue is long, not lost.
         return FlushStep.RENUDGED, now + look.renudged_ms
     return FlushStep.NUDGE, now + limits.renudge_ms
+
+
+def flag_trusted_until_ms(flag_ms: int, flush_window_ms: int, scheduled_grace_ms: int) -> int:
+    """The last time a ``flush:scheduled`` flag holding ``flag_ms`` still stands for a queued message."""
+    return flag_ms + flush_window_ms + scheduled_grace_ms
+
+
+def attention_hold_ms(*, stale_ms: int, flush_window_ms: int, wait_ms: int) -> int:
+    """How far past its flush flag's time the intake files a business that becomes pending in the
+    sweeper's pending index (``record.lua``: at ``max(now, flag + hold)``, a raw score that comes due
+    ``stale_ms`` later). That is the first moment :func:`decide_sweep` no longer trusts the flag, with
+    the flush queue's wait ``wait_ms`` as the intake last read it: under a long queue a pass then
+    does not claim every business that is merely waiting its turn. May be negative (filed at now)."""
+    grace = SCHEDULED_GRACE_MS + min(max(0, wait_ms), WAIT_MAX_MS)
+    return flag_trusted_until_ms(0, flush_window_ms, grace) + 1 - stale_ms

@@ -8,7 +8,8 @@ the state file the business in the same step):
 - ``attention:pending``: the oldest pending since. Filed by every script that makes a target
   pending (record, unblock, repend_suspects, repend_drift, ops_store_targets) when the target was
   not pending yet, with ``ZADD LT``: the earliest time wins; ``settle`` drops the business once
-  nothing is pending. Due ``sweep_stale_after_s`` later.
+  nothing is pending. Due ``sweep_stale_after_s`` later. ``record.lua`` holds the entry back while
+  the business's flush flag is trusted (``workers.sweep_decision.attention_hold_ms``).
 - ``attention:suspect``: the earliest due time of a suspect repeat (``Ledger.mark_suspect``, in the
   same MULTI/EXEC, ``LT``). Due at that time.
 - ``attention:publish``: the newest sign of life of a scheduled publish (``publish_touch.lua`` when
@@ -84,14 +85,12 @@ from workers.lease import BusinessLease
 from workers.queue_wait import QueueWait
 from workers.runtime import Runtime, runtime
 from workers.scripts import run_scripts, script
-from workers.sweep_decision import BusinessLook, FlushStep, SweepLimits, SweepStep, decide_sweep
+from workers.sweep_decision import SCHEDULED_GRACE_MS, BusinessLook, FlushStep, SweepLimits, SweepStep, decide_sweep
 
 log = structlog.get_logger("menusync.sweeper")
 
 #: How much longer than ``publish_max_wait_ms`` a pending publish may go unpublished before a re-send.
 PUBLISH_GRACE_MS = 30_000
-#: How long past its due time a scheduled flush message may be missing before the sweeper sends another.
-SCHEDULED_GRACE_MS = 3_000
 #: A claimed business comes due again this long after its claim unless the sweeper re-files it first.
 RECHECK_MS = 10_000
 #: How many businesses one index hands over per pass (the rest come next pass).

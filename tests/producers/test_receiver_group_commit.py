@@ -271,10 +271,22 @@ def test_a_webhook_larger_than_one_record_call_is_still_deduplicated(server: str
 def test_a_change_received_while_flushes_start_late_sets_a_flag_that_outlives_the_wait(
     server: str, r: redis.Redis, keys: Keys
 ) -> None:
+    """The flag outlives the wait, and the business waits in the sweeper's pending index until
+    the sweeper would stop trusting that flag: a pass under a long queue does not claim it."""
+    from workers.clock import now_ms
     from workers.queue_wait import QueueWait
+    from workers.sweep_decision import attention_hold_ms
 
     QueueWait(r, keys).note("flush", 45_000)
     now = datetime.now(UTC) - timedelta(seconds=5)
+    before = now_ms()
     (answer,) = asyncio.run(_post_all(server, [body(change(403, False, now, cid="late-hook"))]))
     assert answer.status_code == 202
-    assert r.pttl(keys.flush_scheduled(BUSINESS)) > make_settings().lease_ttl_ms + 40_000
+    s = make_settings()
+    assert r.pttl(keys.flush_scheduled(BUSINESS)) > s.lease_ttl_ms + 40_000
+    hold = attention_hold_ms(
+        stale_ms=int(s.sweep_stale_after_s * 1000), flush_window_ms=s.flush_window_ms, wait_ms=45_000
+    )
+    assert hold > 40_000
+    score = r.zscore(keys.attention_of(BUSINESS, "pending"), str(BUSINESS))
+    assert score is not None and score >= before + hold

@@ -73,3 +73,30 @@ def test_a_change_recorded_while_flushes_start_late_sets_a_flag_that_outlives_th
     target = Target(business_id=398, store=Store(brand_id=1, branch_id=1), level="item", entity_id=7, field="enabled")
     submit_changes([Change(id="late-1", target=target, value=False, occurred_at_ms=1_000)])
     assert r.pttl(rt.keys.flush_scheduled(398)) > rt.settings.lease_ttl_ms + 40_000
+
+
+def test_a_change_recorded_while_flushes_start_late_is_not_claimed_by_the_sweeper_while_its_flag_holds(
+    r: Any,
+) -> None:
+    """Under a 45 s flush queue, a business filed at its pending time was claimed by every pass from
+    the stale age on, only to be found waiting for its queued flush; it now comes due when the
+    sweeper would stop trusting its flag, and not a millisecond later."""
+    from workers.changes import Change, Store, Target
+    from workers.clock import now_ms
+    from workers.runtime import runtime
+    from workers.submit import submit_changes
+    from workers.sweeper import claim_attention, sweep_limits
+
+    rt = runtime()
+    waits = QueueWait(rt.redis, rt.keys)
+    waits.note("flush", 45_000)
+    rt.recent_wait.store(0, 0)  # read again now
+    target = Target(business_id=399, store=Store(brand_id=1, branch_id=1), level="item", entity_id=7, field="enabled")
+    submit_changes([Change(id="late-2", target=target, value=False, occurred_at_ms=1_000)])
+    flag = int(r.get(rt.keys.flush_scheduled(399)))
+    limits = sweep_limits(rt)
+    trusted_until = flag + limits.flush_window_ms + limits.scheduled_grace_ms
+    claimed_early = claim_attention(rt, now_ms() + limits.stale_ms + 1, limits.stale_ms, limits.publish_stale_ms)
+    assert 399 not in claimed_early
+    assert 399 in claim_attention(rt, trusted_until + 1, limits.stale_ms, limits.publish_stale_ms)
+    r.delete(waits.key("flush"))

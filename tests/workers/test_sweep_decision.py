@@ -8,7 +8,15 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.sweep_decision import BusinessLook, FlushStep, SweepLimits, decide_sweep
+from workers.queue_wait import WAIT_MAX_MS
+from workers.sweep_decision import (
+    SCHEDULED_GRACE_MS,
+    BusinessLook,
+    FlushStep,
+    SweepLimits,
+    attention_hold_ms,
+    decide_sweep,
+)
 
 LIMITS = SweepLimits(
     stale_ms=5_000,
@@ -70,6 +78,31 @@ def test_holding_a_business_back_never_hides_a_nudge(look: BusinessLook, d: int)
         due = NOW + look.lease_ms + LIMITS.watch_slack_ms - LIMITS.flush_window_ms
         later = replace(later, watched=later.lease_ms > 0, scheduled_ms=max(due, look.scheduled_ms or due))
     assert decide_sweep(later, NOW + d, LIMITS).flush is not FlushStep.NUDGE
+
+
+@given(
+    flag=st.integers(NOW - 100_000, NOW + 1_000),
+    recorded=st.integers(NOW - 100_000, NOW + 1_000),
+    stale=st.integers(1, 600_000),
+    window=st.integers(0, 5_000),
+    wait=st.integers(0, 2 * WAIT_MAX_MS),
+)
+def test_a_held_back_business_comes_due_when_its_flag_stops_being_trusted_never_later(
+    flag: int, recorded: int, stale: int, window: int, wait: int
+) -> None:
+    """record.lua files a business that becomes pending at ``max(now, flag + hold)``; the sweeper
+    claims it ``stale`` later. Until then the sweeper would only have skipped it (its flag trusted);
+    from then on, left alone, it would nudge it."""
+    limits = replace(
+        LIMITS, stale_ms=stale, flush_window_ms=window, scheduled_grace_ms=SCHEDULED_GRACE_MS + min(wait, WAIT_MAX_MS)
+    )
+    recorded = max(recorded, flag)  # the flag was set by this record or an earlier one
+    score = max(recorded, flag + attention_hold_ms(stale_ms=stale, flush_window_ms=window, wait_ms=wait))
+    due = score + stale
+    look = BusinessLook(recorded, False, 0, False, flag, 0, None, None)
+    assert decide_sweep(look, due, limits).flush is FlushStep.NUDGE
+    if score > recorded:  # held back: one millisecond earlier the sweeper had nothing to do
+        assert decide_sweep(look, due - 1, limits).flush in (FlushStep.SCHEDULED, FlushStep.NONE)
 
 
 @given(look=looks)

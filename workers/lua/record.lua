@@ -8,6 +8,9 @@
 --       14 (optional) the delivery mark of a webhook delivery (producers/dedupe.py)
 -- ARGV: 1 now_ms, 2 business_id, 3 flag ttl ms, 4 history max entries (0: no history),
 --       5 source, 6 actor, 7 received ms, 8 delivery mark ttl s (read only with KEYS[14]),
+--       9 attention hold ms (a business that becomes pending while its flush flag holds time t is
+--         filed in the pending index at max(now, t + hold): the sweeper cannot help it before its
+--         flag stops being trusted; workers/sweep_decision.py attention_hold_ms),
 --       then groups of 5: target, event_ms, value_json, change_id, expect_version|""
 -- With a delivery mark: a delivery already marked records nothing and returns {"delivered"};
 -- otherwise its changes are recorded and it is marked, in this one step (no claim to expire).
@@ -28,7 +31,8 @@ local function history(target, value, cid, event_ms, outcome, version)
       'by', ARGV[6], 'cid', cid, 'ev', event_ms, 'rx', ARGV[7], 'out', outcome, 'ver', version)
   end
 end
-for i = 9, #ARGV, 5 do
+local filed = false
+for i = 10, #ARGV, 5 do
   local target, event_ms, value, cid, expect = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local current = redis.call('HGET', KEYS[2], target)
   local ok = true
@@ -51,9 +55,7 @@ for i = 9, #ARGV, 5 do
     redis.call('HDEL', KEYS[8], target)
     local applied = redis.call('HGET', KEYS[4], target)
     if (not applied) or applied < version then
-      if redis.call('ZADD', KEYS[5], 'NX', now, target) == 1 then
-        redis.call('ZADD', KEYS[13], 'LT', now, ARGV[2])  -- the earliest time wins: never late
-      end
+      if redis.call('ZADD', KEYS[5], 'NX', now, target) == 1 then filed = true end
     end
     won = won + 1
     table.insert(out, version)
@@ -78,6 +80,13 @@ if won > 0 then
   local ttl = tonumber(ARGV[3])
   redis.call('SET', KEYS[10], 1, 'PX', ttl * 4)
   if redis.call('SET', KEYS[11], now, 'NX', 'PX', ttl) then send = 'send' end
+end
+if filed then
+  -- The sweeper's pending index: the earliest time wins (ZADD LT), so an entry is early, never late.
+  local at = now
+  local flag = tonumber(redis.call('GET', KEYS[11]) or '')
+  if flag then at = math.max(now, flag + tonumber(ARGV[9])) end
+  redis.call('ZADD', KEYS[13], 'LT', at, ARGV[2])
 end
 if KEYS[14] then redis.call('SET', KEYS[14], 1, 'EX', tonumber(ARGV[8])) end
 table.insert(out, send)
