@@ -107,3 +107,42 @@ def test_backlog_slices_make_one_call_each_once_the_slice_is_spent_and_lose_noth
     for store in STORES:
         for item in (101, 102, 103, 104):
             assert state["stores"][store.key()]["overrides"]["item"][str(item)]["enabled"] is (item % 2 == 0)
+
+
+def test_a_worker_runs_a_waiting_flush_before_waiting_read_backs(make_pipeline: Any) -> None:
+    """Read-backs check what was written; flushes write. With one thread busy on a slow read-back, a
+    flush that arrived after two more read-backs runs next, not after them (FIFO before)."""
+    import time
+
+    import dramatiq
+
+    import workers.actors
+
+    seen: list[str] = []
+
+    class RunOrder(dramatiq.Middleware):
+        def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+            seen.append(message.actor_name)
+
+    p = make_pipeline(start=False)
+    order = RunOrder()
+    p.broker.add_middleware(order)
+    p.sandbox.set_faults(latency_ms=400)
+    try:
+        p.rt.ledger.record([item_change(101, False, 1_795_300_300_000, store=STORES[0])])
+        store = [STORES[0].key()]
+        p.start(threads=1)
+        workers.actors.send_reconcile(BUSINESS, store, "periodic")  # holds the one thread >= 400 ms
+        time.sleep(0.1)
+        workers.actors.send_reconcile(BUSINESS, store, "periodic")
+        workers.actors.send_reconcile(BUSINESS, store, "periodic")
+        time.sleep(0.15)  # both fetched into the worker before the flush is sent
+        workers.actors.flush_business.send(BUSINESS)
+        deadline = time.monotonic() + 20
+        while len(seen) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen[:2] == ["reconcile_business", "flush_business"], seen
+    finally:
+        p.sandbox.clear_faults()
+        p.stop()
+        p.broker.middleware.remove(order)
