@@ -73,6 +73,7 @@ from bench.common import (
     write_report,
 )
 from devstack.embedded_redis import EmbeddedRedis
+from devstack.redis_cluster import AMQP_URL
 from devstack.sandbox.testing import SandboxProcess
 from devstack.stack import ServiceProcess, bench_business_ids, bench_items, bench_stores, stack_env, write_credentials
 
@@ -398,7 +399,15 @@ def _end_to_end(n: int, server: EmbeddedRedis, prefix: str, args: argparse.Names
         sandbox_businesses=n,
         settings={**PRODUCTION_TIMINGS, "worker_metrics": False, "log_level": "WARNING"},
     )
-    out: dict[str, Any] = {"businesses": n, "stores": STORES, "items": ITEMS, "load_at_start": _load()}
+    if args.broker == "amqp":
+        stack.settings["broker_url"] = AMQP_URL
+    out: dict[str, Any] = {
+        "businesses": n,
+        "broker": args.broker,
+        "stores": STORES,
+        "items": ITEMS,
+        "load_at_start": _load(),
+    }
     sweep_log = stack.workdir / "sweeps.jsonl"
     try:
         stack.start()
@@ -715,6 +724,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--skip-e2e", action="store_true", help="only the sweeper-alone part")
     parser.add_argument("--skip-sweeper", action="store_true", help="only the end-to-end part")
+    parser.add_argument(
+        "--broker",
+        choices=("redis", "amqp"),
+        default="redis",
+        help="the workers' messages: on the run's Redis (counted in its commands) or on the local RabbitMQ",
+    )
     parser.add_argument("--pending", type=int, default=20)
     parser.add_argument("--passes", type=int, default=None, help="idle passes (default 20, quick 10)")
     parser.add_argument("--trials", type=int, default=None, help="1 %% due trials (default 5, quick 3)")
