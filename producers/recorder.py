@@ -21,7 +21,10 @@ together (:mod:`producers.group_commit`):
   request arrived).
 
 A signed webhook's duplicate mark rides its record call (``accept(..., delivery=...)``:
-``record.lua`` checks and sets it in the same step), in a call of its own. The claims and done
+``record.lua`` checks and sets it in the same step). Deliveries of one ``(business, source,
+actor)`` share calls too, each with its own mark and changes (a call holds whole deliveries, at
+most :data:`RECORD_CHUNK` changes); two copies of one delivery in a call are told apart, and the
+second answers "delivered". The claims and done
 marks of larger webhooks (``producers.dedupe``) are grouped per event-loop tick: one pipelined
 round trip for all requests that claim at once.
 
@@ -59,10 +62,20 @@ from workers.submit import RecordOutcome, ReplicasBehind, SubmitResult
 #: Claims (and done marks) pipelined in one round trip at most.
 CLAIMS_PER_CALL = 1000
 
-#: A delivery's mark key and the request's serial: two copies of one delivery sent together must
-#: not share a call (a call checks its mark once, before all of its changes).
-Delivery = tuple[str, int]
-RecordKey = tuple[int, str, str, Delivery | None]  # business, source, actor, delivery
+RecordKey = tuple[int, str, str, bool]  # business, source, actor, whether its requests are deliveries
+
+
+@dataclass(frozen=True, slots=True)
+class MarkedChange:
+    """A change of a webhook delivery: its mark key, and the request's serial (two copies of one
+    delivery in one call are two deliveries of the same mark: the second is told "delivered")."""
+
+    change: Change
+    mark: str
+    serial: int
+
+
+Unit = Change | MarkedChange
 
 
 @dataclass
@@ -71,7 +84,7 @@ class _Bound:
 
     loop: asyncio.AbstractEventLoop
     client: redis.asyncio.Redis
-    records: GroupCommit[RecordKey, Change, RecordOutcome]
+    records: GroupCommit[RecordKey, Unit, RecordOutcome]
     claims: GroupCommit[str, str, Claim]
     dones: GroupCommit[int, str, None]
 
@@ -133,9 +146,11 @@ class Recorder:
             raise ValueError(f"a delivery mark covers one script call: at most {RECORD_CHUNK} changes")
         state = self._state()
         RECORD_REQUESTS.inc()
-        # A delivery rides a call of its own (its key is its own): one mark, one call.
-        marked = (delivery, next(self._deliveries)) if delivery else None
-        outcomes = await state.records.submit((businesses.pop(), source, actor, marked), changes)
+        units: Sequence[Unit] = changes
+        if delivery:
+            serial = next(self._deliveries)
+            units = [MarkedChange(c, delivery, serial) for c in changes]
+        outcomes = await state.records.submit((businesses.pop(), source, actor, bool(delivery)), units)
         accepted = sum(o.won for o in outcomes)
         duplicate = sum(o.duplicate for o in outcomes)
         due = timers_due(changes, outcomes)
@@ -149,7 +164,7 @@ class Recorder:
         )
 
     async def _record_calls(
-        self, calls: list[tuple[RecordKey, list[Change]]]
+        self, calls: list[tuple[RecordKey, list[Unit]]]
     ) -> list[list[RecordOutcome] | BaseException]:
         rt = runtime()
         s, keys = rt.settings, rt.keys
@@ -160,39 +175,39 @@ class Recorder:
                 self._wait.store(await QueueWait(client, keys).current_ms_async(), now)
         flag_ttl = flag_ttl_ms(s.lease_ttl_ms, self._wait.value_ms)
         hold = rt.attention_hold_ms(self._wait.value_ms)
-        built = [
-            record_call(
-                keys,
-                business_id,
-                changes,
-                now=now,
-                flag_ttl_ms=flag_ttl,
-                history_max=s.history_max_per_business,
-                source=source,
-                actor=actor,
-                received_ms=now,
-                delivery=(delivery[0], self.dedupe_ttl_s) if delivery else None,
-                attention_hold_ms=hold,
+        built = []
+        for (business_id, source, actor, _), units in calls:
+            changes, deliveries = _split_units(units)
+            built.append(
+                record_call(
+                    keys,
+                    business_id,
+                    changes,
+                    now=now,
+                    flag_ttl_ms=flag_ttl,
+                    history_max=s.history_max_per_business,
+                    source=source,
+                    actor=actor,
+                    received_ms=now,
+                    deliveries=deliveries,
+                    delivery_ttl_s=self.dedupe_ttl_s,
+                    attention_hold_ms=hold,
+                )
             )
-            for (business_id, source, actor, delivery), changes in calls
-        ]
         min_acks = s.redis_min_replicas_ack
         wait = (min_acks, s.redis_ack_timeout_ms) if min_acks else None
         replies, acked = await run_async(client, "record", built, wait=wait)
         RECORD_CALLS.inc(len(calls))
         answers: list[list[RecordOutcome] | BaseException] = []
         to_send: list[int] = []
-        for ((_, source, _, _), changes), reply in zip(calls, replies, strict=True):
+        for ((_, source, _, _), _units), reply in zip(calls, replies, strict=True):
             if isinstance(reply, BaseException):
                 answers.append(reply)
                 continue
             got = read_record_reply(reply)
-            if got.delivered:
-                answers.append([RecordOutcome(won=False, version=None, delivered=True) for _ in changes])
-                continue
             outcomes = [
-                RecordOutcome(won=v is not None, version=v, duplicate=same)
-                for v, same in zip(got.versions, got.duplicate, strict=True)
+                RecordOutcome(won=v is not None, version=v, duplicate=same, delivered=delivered)
+                for v, same, delivered in zip(got.versions, got.duplicate, got.delivered, strict=True)
             ]
             won = sum(o.won for o in outcomes)
             lost = len(outcomes) - won - sum(o.duplicate for o in outcomes)
@@ -250,6 +265,25 @@ class Recorder:
                 queue_done(pipe, key, self.dedupe_ttl_s)
         await pipe.execute()
         return [[None] * len(keys) for _, keys in calls]
+
+
+def _split_units(units: Sequence[Unit]) -> tuple[list[Change], list[tuple[str, int]]]:
+    """A call's changes, and its deliveries as (mark key, number of changes) in order: one run of
+    changes per request (mark and serial), so two copies of one delivery stay two."""
+    changes: list[Change] = []
+    deliveries: list[tuple[str, int]] = []
+    last: tuple[str, int] | None = None
+    for unit in units:
+        if isinstance(unit, Change):
+            changes.append(unit)
+            continue
+        changes.append(unit.change)
+        if last == (unit.mark, unit.serial):
+            deliveries[-1] = (unit.mark, deliveries[-1][1] + 1)
+        else:
+            deliveries.append((unit.mark, 1))
+            last = (unit.mark, unit.serial)
+    return changes, deliveries
 
 
 def _send_flush(business_id: int) -> None:

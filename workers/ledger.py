@@ -89,27 +89,33 @@ def record_call(
     source: str,
     actor: str,
     received_ms: int,
-    delivery: tuple[str, int] | None = None,
+    deliveries: Sequence[tuple[str, int]] = (),
+    delivery_ttl_s: int = 0,
     attention_hold_ms: int = 0,
 ) -> tuple[list[bytes], list[bytes]]:
     """The keys and arguments of one ``record.lua`` call for ``changes``, all of ``business_id``
     (at most :data:`RECORD_CHUNK`). The one place that knows the script's calling convention:
     :meth:`Ledger.record` and the receiver's group commit (``producers.recorder``) both call it.
-    ``attention_hold_ms`` holds a business that becomes pending back in the sweeper's index while
-    its flush flag is trusted (``workers.sweep_decision.attention_hold_ms``; 0: filed at once)."""
+    ``deliveries``: webhook deliveries as (mark key, number of changes), in order, together every
+    change; each is recorded only if its mark was not set before (nor by an earlier copy in the
+    call), and marked for ``delivery_ttl_s``. ``attention_hold_ms`` holds a business that becomes
+    pending back in the sweeper's index while its flush flag is trusted
+    (``workers.sweep_decision.attention_hold_ms``; 0: filed at once)."""
+    if deliveries and sum(count for _, count in deliveries) != len(changes):
+        raise ValueError("the deliveries must cover every change of the call, in order")
     # Every argument as bytes: redis-py then passes each one through as it is, where a str or an
     # int costs a type check chain and an encode each (most of a one-change request's packing).
     args = [b"%d" % now, b"%d" % business_id, b"%d" % flag_ttl_ms, b"%d" % max(0, history_max)]
     args += [source[:32].encode(), actor[:64].encode(), b"%d" % received_ms]
-    args.append(b"%d" % max(1, delivery[1]) if delivery is not None else b"0")
+    args.append(b"%d" % max(1, delivery_ttl_s) if deliveries else b"0")
     args.append(b"%d" % attention_hold_ms)
+    args.append(b",".join(b"%d" % count for _, count in deliveries))
     for i, c in enumerate(changes):
         expect = (expect_versions[i] if expect_versions is not None else None) or ""
         args += [c.target.key().encode(), b"%d" % c.occurred_at_ms, c.value_json().encode(), c.id.encode()]
         args.append(expect.encode())
     keys = list(_record_keys(k.prefix, business_id))
-    if delivery is not None:
-        keys.append(delivery[0].encode())
+    keys += [mark.encode() for mark, _ in deliveries]
     return keys, args
 
 
@@ -139,23 +145,23 @@ def _record_keys(prefix: str, business_id: int) -> tuple[bytes, ...]:
 @dataclass(frozen=True)
 class RecordReply:
     """One ``record.lua`` reply, per change in call order: the version it won with (``None``: it
-    did not), whether it was a duplicate; and whether the caller must send the flush message."""
+    did not), whether it was a duplicate or a delivery recorded before; and whether the caller must
+    send the flush message."""
 
     versions: list[str | None]
     duplicate: list[bool]
     send: bool
-    delivered: bool = False
-    """The call's delivery was marked before: nothing was looked at (``versions`` is empty)."""
+    delivered: list[bool]
+    """Per change: its delivery was marked before (or by an earlier copy in the call): not looked at."""
 
 
 def read_record_reply(reply: Sequence[Any]) -> RecordReply:
-    if len(reply) == 1 and reply[0] == "delivered":  # any other reply has a version per change, then "send"
-        return RecordReply(versions=[], duplicate=[], send=False, delivered=True)
     *versions, send = reply
     return RecordReply(
-        versions=[v if v not in ("", "=") else None for v in versions],
+        versions=[v if v not in ("", "=", "#") else None for v in versions],
         duplicate=[v == "=" for v in versions],
         send=bool(send),
+        delivered=[v == "#" for v in versions],
     )
 
 

@@ -126,19 +126,70 @@ def test_a_marked_delivery_records_nothing_and_an_unmarked_one_is_recorded_and_m
             source="standard",
             actor="t",
             received_ms=5_000,
-            delivery=(mark, 60),
+            deliveries=[(mark, 1)],
+            delivery_ttl_s=60,
         )
         return read_record_reply(script(r, "record")(keys=k, args=a))
 
     first = call(_change(1_000, False))
-    assert not first.delivered and first.versions[0] is not None and first.send
+    assert first.delivered == [False] and first.versions[0] is not None and first.send
     assert 0 < r.ttl(mark) <= 60
     history = r.xlen(keys.business(398, "history"))
     # The same delivery again, even with another value: nothing recorded, no history, no nudge.
     again = call(_change(2_000, True))
-    assert again.delivered and again.versions == [] and not again.send
+    assert again.delivered == [True] and again.versions == [None] and not again.send
     assert Ledger(r, keys).desired(_target())[0] is False  # type: ignore[index]
     assert r.xlen(keys.business(398, "history")) == history
+
+
+def test_deliveries_in_one_call_are_each_recorded_once_and_a_copy_in_the_same_call_is_delivered(
+    r: Any, keys: Keys
+) -> None:
+    """Three deliveries in one record call: a new one of two changes, one marked before, and a copy
+    of the first. Only the first is recorded; the other two answer delivered, change by change."""
+    from workers.ledger import read_record_reply, record_call
+    from workers.scripts import script
+
+    new, old = (keys.business(398, "delivery", "standard", m) for m in ("msg-new", "msg-old"))
+    r.set(old, 1, ex=60)
+    items = [Change(id=f"c{i}", target=_target(500 + i), value=False, occurred_at_ms=1_000) for i in range(2)]
+    stale = Change(id="c-old", target=_target(510), value=False, occurred_at_ms=1_000)
+    copy = [Change(id=f"c{i}", target=_target(500 + i), value=True, occurred_at_ms=2_000) for i in range(2)]
+    k, a = record_call(
+        keys,
+        398,
+        [*items, stale, *copy],
+        now=5_000,
+        flag_ttl_ms=1_000,
+        history_max=100,
+        source="standard",
+        actor="t",
+        received_ms=5_000,
+        deliveries=[(new, 2), (old, 1), (new, 2)],
+        delivery_ttl_s=60,
+    )
+    reply = read_record_reply(script(r, "record")(keys=k, args=a))
+    assert reply.delivered == [False, False, True, True, True]
+    assert [v is not None for v in reply.versions] == [True, True, False, False, False]
+    assert reply.send
+    ledger = Ledger(r, keys)
+    assert [ledger.desired(c.target)[0] for c in items] == [False, False]  # type: ignore[index]
+    assert ledger.desired(stale.target) is None
+    assert 0 < r.ttl(new) <= 60
+    assert r.xlen(keys.business(398, "history")) == 2
+    with pytest.raises(ValueError, match="cover every change"):
+        record_call(
+            keys,
+            398,
+            items,
+            now=5_000,
+            flag_ttl_ms=1_000,
+            history_max=0,
+            source="s",
+            actor="t",
+            received_ms=5_000,
+            deliveries=[(new, 1)],
+        )
 
 
 def test_lease_is_exclusive_and_a_nudge_while_held_means_flush_again(r: Any, keys: Keys) -> None:
