@@ -109,27 +109,32 @@ def test_a_view_of_some_scopes_holds_exactly_their_targets(r: Any, keys: Keys) -
     assert some == {k: v for k, v in whole.items() if k != elsewhere.key()}
 
 
-def test_a_marked_delivery_records_nothing_and_an_unmarked_one_is_recorded_and_marked(r: Any, keys: Keys) -> None:
+def _record_delivered(r: Any, keys: Keys, changes: list[Change], deliveries: list[tuple[str, int]]) -> Any:
+    """One record call of business 398 carrying ``deliveries`` (mark key, number of changes)."""
     from workers.ledger import read_record_reply, record_call
     from workers.scripts import script
 
+    k, a = record_call(
+        keys,
+        398,
+        changes,
+        now=5_000,
+        flag_ttl_ms=1_000,
+        history_max=100,
+        source="standard",
+        actor="t",
+        received_ms=5_000,
+        deliveries=deliveries,
+        delivery_ttl_s=60,
+    )
+    return read_record_reply(script(r, "record")(keys=k, args=a))
+
+
+def test_a_marked_delivery_records_nothing_and_an_unmarked_one_is_recorded_and_marked(r: Any, keys: Keys) -> None:
     mark = keys.business(398, "delivery", "standard", "msg-1")
 
     def call(change: Change) -> Any:
-        k, a = record_call(
-            keys,
-            398,
-            [change],
-            now=5_000,
-            flag_ttl_ms=1_000,
-            history_max=100,
-            source="standard",
-            actor="t",
-            received_ms=5_000,
-            deliveries=[(mark, 1)],
-            delivery_ttl_s=60,
-        )
-        return read_record_reply(script(r, "record")(keys=k, args=a))
+        return _record_delivered(r, keys, [change], [(mark, 1)])
 
     first = call(_change(1_000, False))
     assert first.delivered == [False] and first.versions[0] is not None and first.send
@@ -147,28 +152,14 @@ def test_deliveries_in_one_call_are_each_recorded_once_and_a_copy_in_the_same_ca
 ) -> None:
     """Three deliveries in one record call: a new one of two changes, one marked before, and a copy
     of the first. Only the first is recorded; the other two answer delivered, change by change."""
-    from workers.ledger import read_record_reply, record_call
-    from workers.scripts import script
+    from workers.ledger import record_call
 
     new, old = (keys.business(398, "delivery", "standard", m) for m in ("msg-new", "msg-old"))
     r.set(old, 1, ex=60)
     items = [Change(id=f"c{i}", target=_target(500 + i), value=False, occurred_at_ms=1_000) for i in range(2)]
     stale = Change(id="c-old", target=_target(510), value=False, occurred_at_ms=1_000)
     copy = [Change(id=f"c{i}", target=_target(500 + i), value=True, occurred_at_ms=2_000) for i in range(2)]
-    k, a = record_call(
-        keys,
-        398,
-        [*items, stale, *copy],
-        now=5_000,
-        flag_ttl_ms=1_000,
-        history_max=100,
-        source="standard",
-        actor="t",
-        received_ms=5_000,
-        deliveries=[(new, 2), (old, 1), (new, 2)],
-        delivery_ttl_s=60,
-    )
-    reply = read_record_reply(script(r, "record")(keys=k, args=a))
+    reply = _record_delivered(r, keys, [*items, stale, *copy], [(new, 2), (old, 1), (new, 2)])
     assert reply.delivered == [False, False, True, True, True]
     assert [v is not None for v in reply.versions] == [True, True, False, False, False]
     assert reply.send
