@@ -524,6 +524,22 @@ def _end_to_end(n: int, server: EmbeddedRedis, prefix: str, args: argparse.Names
             "sweeper_pass_ms_whole_run": _ms_stats([p["s"] for p in everything]),
             "sweeper_businesses_claimed_max": max((p.get("businesses", 0) for p in in_window), default=0),
             "sweeper_nudged": sum(p.get("nudged", 0) for p in in_window),
+            "flush_queue_wait_ms": _ms_stats([p.get("queue_wait_ms", 0) / 1000 for p in in_window]),
+            # What the passes found of the businesses they claimed, summed over the window.
+            "sweeper_steps": {
+                step: sum(p.get(step, 0) for p in in_window)
+                for step in (
+                    "businesses",
+                    "stale",
+                    "nudged",
+                    "skipped_leased",
+                    "skipped_watched",
+                    "skipped_scheduled",
+                    "skipped_renudged",
+                    "publishes_resent",
+                    "reconciles_sent",
+                )
+            },
             "change_to_write_s": {
                 "n": len(lat),
                 "of": len(sent),
