@@ -386,6 +386,7 @@ def _ms_stats(values: list[float]) -> dict[str, Any]:
 
 
 def _end_to_end(n: int, server: EmbeddedRedis, prefix: str, args: argparse.Namespace) -> dict[str, Any]:
+    from workers import sweeper
     from workers.runtime import runtime
     from workers.submit import submit_changes
 
@@ -526,20 +527,7 @@ def _end_to_end(n: int, server: EmbeddedRedis, prefix: str, args: argparse.Names
             "sweeper_nudged": sum(p.get("nudged", 0) for p in in_window),
             "flush_queue_wait_ms": _ms_stats([p.get("queue_wait_ms", 0) / 1000 for p in in_window]),
             # What the passes found of the businesses they claimed, summed over the window.
-            "sweeper_steps": {
-                step: sum(p.get(step, 0) for p in in_window)
-                for step in (
-                    "businesses",
-                    "stale",
-                    "nudged",
-                    "skipped_leased",
-                    "skipped_watched",
-                    "skipped_scheduled",
-                    "skipped_renudged",
-                    "publishes_resent",
-                    "reconciles_sent",
-                )
-            },
+            "sweeper_steps": {step: sum(p.get(step, 0) for p in in_window) for step in sweeper.SWEEP_COUNTS},
             "change_to_write_s": {
                 "n": len(lat),
                 "of": len(sent),

@@ -103,6 +103,19 @@ RENUDGE_MS = 60_000
 REFILE_CHUNK = 1_000
 #: How many business ids a rescue's log line names.
 LOG_SAMPLE = 5
+#: The counts :func:`sweep_once` answers, in order.
+SWEEP_COUNTS = (
+    "businesses",
+    "stale",
+    "nudged",
+    "skipped_leased",
+    "skipped_watched",
+    "skipped_scheduled",
+    "skipped_blocked",
+    "skipped_renudged",
+    "publishes_resent",
+    "reconciles_sent",
+)
 
 
 def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
@@ -114,21 +127,7 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
 
     rt = rt or runtime()
     s = rt.settings
-    counts = dict.fromkeys(
-        (
-            "businesses",
-            "stale",
-            "nudged",
-            "skipped_leased",
-            "skipped_watched",
-            "skipped_scheduled",
-            "skipped_blocked",
-            "skipped_renudged",
-            "publishes_resent",
-            "reconciles_sent",
-        ),
-        0,
-    )
+    counts = dict.fromkeys(SWEEP_COUNTS, 0)
     now = now_ms()
     limits = sweep_limits(rt)
     if s.reconcile_interval_s > 0:
