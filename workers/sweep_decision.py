@@ -135,5 +135,10 @@ def attention_hold_ms(*, stale_ms: int, flush_window_ms: int, wait_ms: int) -> i
     ``stale_ms`` later). That is the first moment :func:`decide_sweep` no longer trusts the flag, with
     the flush queue's wait ``wait_ms`` as the intake last read it: under a long queue a pass then
     does not claim every business that is merely waiting its turn. May be negative (filed at now)."""
-    grace = SCHEDULED_GRACE_MS + min(max(0, wait_ms), WAIT_MAX_MS)
-    return flag_trusted_until_ms(0, flush_window_ms, grace) + 1 - stale_ms
+    return flag_trusted_until_ms(0, flush_window_ms, flag_grace_ms(wait_ms)) + 1 - stale_ms
+
+
+def flag_grace_ms(wait_ms: int) -> int:
+    """How long past its due time a ``flush:scheduled`` flag is still trusted: the grace plus the
+    flush queue's wait (never negative, capped at ``WAIT_MAX_MS``)."""
+    return SCHEDULED_GRACE_MS + min(max(0, wait_ms), WAIT_MAX_MS)

@@ -34,7 +34,7 @@ For each business claimed it
   ``settings.sweep_stale_after_s``, nobody holds its flush lease, its credential is not
   blocked (an auth dead letter stops flushes on purpose) and no flush message is believed
   to be scheduled (the ``flush:scheduled`` flag, whose value is the time its message is
-  due: a flag more than ``SCHEDULED_GRACE_MS`` plus the flush queue's current wait overdue no
+  due: a flag more than ``workers.sweep_decision.SCHEDULED_GRACE_MS`` plus the flush queue's current wait overdue no
   longer counts, so a message that died with a worker hides the business only that long, and
   one waiting behind a long queue is not taken for lost: ``workers.queue_wait``), and the sweeper has not re-nudged
   it in the last :data:`RENUDGE_MS` (the ``flush:renudged`` mark). It then sends a forced
@@ -85,7 +85,14 @@ from workers.lease import BusinessLease
 from workers.queue_wait import QueueWait
 from workers.runtime import Runtime, runtime
 from workers.scripts import run_scripts, script
-from workers.sweep_decision import SCHEDULED_GRACE_MS, BusinessLook, FlushStep, SweepLimits, SweepStep, decide_sweep
+from workers.sweep_decision import (
+    BusinessLook,
+    FlushStep,
+    SweepLimits,
+    SweepStep,
+    decide_sweep,
+    flag_grace_ms,
+)
 
 log = structlog.get_logger("menusync.sweeper")
 
@@ -144,13 +151,14 @@ def sweep_once(rt: Runtime | None = None) -> dict[str, int]:
 
 
 def sweep_limits(rt: Runtime) -> SweepLimits:
-    """The sweeper's timings from the settings; a flush flag is trusted for :data:`SCHEDULED_GRACE_MS`
-    past due plus the flush queue's current wait (``workers.queue_wait``)."""
+    """The sweeper's timings from the settings; a flush flag is trusted for
+    ``workers.sweep_decision.flag_grace_ms`` past due (the grace plus the flush queue's current
+    wait, ``workers.queue_wait``)."""
     s = rt.settings
     return SweepLimits(
         stale_ms=int(s.sweep_stale_after_s * 1000),
         publish_stale_ms=s.publish_max_wait_ms + PUBLISH_GRACE_MS,
-        scheduled_grace_ms=SCHEDULED_GRACE_MS + QueueWait(rt.redis, rt.keys).current_ms(),
+        scheduled_grace_ms=flag_grace_ms(QueueWait(rt.redis, rt.keys).current_ms()),
         flush_window_ms=s.flush_window_ms,
         watch_slack_ms=LEASE_WATCH_SLACK_MS,
         recheck_ms=RECHECK_MS,

@@ -12,7 +12,8 @@ from workers.changes import Change, Store, Target
 from workers.clock import now_ms
 from workers.queues import queue_name
 from workers.runtime import Runtime
-from workers.sweeper import PUBLISH_GRACE_MS, RENUDGE_MS, SCHEDULED_GRACE_MS, sweep_once
+from workers.sweep_decision import SCHEDULED_GRACE_MS
+from workers.sweeper import PUBLISH_GRACE_MS, RENUDGE_MS, sweep_once
 
 BUSINESS = 398
 
