@@ -15,6 +15,8 @@ import time
 from typing import Any
 
 import workers.sweeper as sweeper
+from workers.queue_wait import QueueWait
+from workers.runtime import runtime
 
 
 def _timed(original: Any, log_path: str) -> Any:
@@ -22,11 +24,8 @@ def _timed(original: Any, log_path: str) -> Any:
         started = time.perf_counter()
         counts: dict[str, int] = original(rt)
         took = time.perf_counter() - started
-        from workers.queue_wait import QueueWait
-        from workers.runtime import runtime
-
-        runtime_now = rt or runtime()
-        wait = QueueWait(runtime_now.redis, runtime_now.keys).current_ms()  # after the timing: not in it
+        state = rt or runtime()
+        wait = QueueWait(state.redis, state.keys).current_ms()  # after the timing: not in it
         with open(log_path, "a") as out:
             out.write(json.dumps({"at": time.time(), "s": took, "queue_wait_ms": wait, **counts}) + "\n")
         return counts

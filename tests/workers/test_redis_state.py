@@ -152,8 +152,6 @@ def test_deliveries_in_one_call_are_each_recorded_once_and_a_copy_in_the_same_ca
 ) -> None:
     """Three deliveries in one record call: a new one of two changes, one marked before, and a copy
     of the first. Only the first is recorded; the other two answer delivered, change by change."""
-    from workers.ledger import record_call
-
     new, old = (keys.business(398, "delivery", "standard", m) for m in ("msg-new", "msg-old"))
     r.set(old, 1, ex=60)
     items = [Change(id=f"c{i}", target=_target(500 + i), value=False, occurred_at_ms=1_000) for i in range(2)]
@@ -169,18 +167,7 @@ def test_deliveries_in_one_call_are_each_recorded_once_and_a_copy_in_the_same_ca
     assert 0 < r.ttl(new) <= 60
     assert r.xlen(keys.business(398, "history")) == 2
     with pytest.raises(ValueError, match="cover every change"):
-        record_call(
-            keys,
-            398,
-            items,
-            now=5_000,
-            flag_ttl_ms=1_000,
-            history_max=0,
-            source="s",
-            actor="t",
-            received_ms=5_000,
-            deliveries=[(new, 1)],
-        )
+        _record_delivered(r, keys, items, [(new, 1)])
 
 
 def test_lease_is_exclusive_and_a_nudge_while_held_means_flush_again(r: Any, keys: Keys) -> None:
